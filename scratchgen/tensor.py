@@ -1,0 +1,270 @@
+"""``Tensor``: an array plus what reverse-mode autodiff needs.
+
+A tensor has ``data`` (a NumPy or CuPy array), ``requires_grad`` and ``grad``. A tensor made by
+an op also remembers that op (``_node``: the ``Function``, its ``Context`` and its inputs).
+``loss.backward()`` walks that graph from the loss back to the leaves:
+
+1. an *iterative* depth-first search orders the nodes so that every tensor comes after all the
+   tensors computed from it (a topological order; no recursion, so no recursion limit on deep
+   graphs such as a 10,000-step unrolled loop);
+2. walking that order, each op's ``backward`` turns the gradient of its output into gradients
+   of its inputs, ``unbroadcast`` sums them to the inputs' shapes, and they are added up;
+3. leaves (tensors made by the user, e.g. parameters) *accumulate*: ``leaf.grad += g``.
+
+Calling backward twice: by default ``backward`` frees the graph it walked (the saved arrays
+of every op), so a second ``backward`` through the same graph raises ``RuntimeError``. Pass
+``retain_graph=True`` to keep it; a second call then *adds* the same gradients into the leaves
+again (call ``zero_grad`` between calls to start afresh), exactly like PyTorch.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from . import function
+from .backend import get_array_module
+from .function import check_finite, unbroadcast
+
+
+class Tensor:
+    """An array with an optional gradient. ``data: any shape``; ``grad``: same shape, or None."""
+
+    __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if get_array_module(data) is np:
+            data = np.asarray(data, dtype=dtype)
+        elif dtype is not None:
+            data = data.astype(dtype, copy=False)
+        if requires_grad and data.dtype.kind != "f":
+            raise TypeError(f"Tensor: only floating tensors can require grad, got dtype {data.dtype}")
+        self.data = data
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.name: Optional[str] = None
+        self._node = None  # set by Function.apply on op outputs
+        self._retains_grad = False
+
+    # ---- basic facts -------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        op = f", op={self._node.function.name()}" if self._node is not None else ""
+        return f"Tensor({self.data!r}{grad}{op})"
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The data as a host NumPy array (copies from the GPU if needed)."""
+        if get_array_module(self.data) is np:
+            return self.data
+        return self.data.get()
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        return Tensor(self.data)
+
+    def astype(self, dtype) -> "Tensor":
+        from .ops import shape as shape_ops
+
+        return shape_ops.astype(self, dtype)
+
+    def retain_grad(self) -> "Tensor":
+        """Keep ``.grad`` on this non-leaf tensor after backward (for inspection)."""
+        self._retains_grad = True
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ---- reverse mode ----------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        ``grad``: the gradient of some scalar with respect to ``self`` (same shape); may be
+        omitted only when ``self`` has one element (then it is 1).
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no input requires grad, or made under no_grad())")
+        xp = get_array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward: grad can be omitted only for a single-element tensor, got shape {self.shape}")
+            grad = xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.data.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: grad has shape {grad.shape}, tensor has shape {self.shape}")
+
+        order = _topological_order(self)
+        grads = {id(self): grad}
+        for tensor in reversed(order):
+            g = grads.pop(id(tensor), None)
+            if g is None:
+                continue
+            node = tensor._node
+            if node is None or tensor._retains_grad:
+                # A fresh array: ``g`` may be a read-only broadcast view or shared with another input.
+                tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+            if node is None:
+                continue
+            if node.ctx is None:
+                raise RuntimeError(
+                    f"backward: the graph through op {node.function.name()!r} was already freed by an "
+                    f"earlier backward; pass retain_graph=True to the first call to go through it twice"
+                )
+            input_grads = node.function.backward(node.ctx, g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) != len(node.inputs):
+                raise RuntimeError(
+                    f"{node.function.name()}.backward returned {len(input_grads)} gradients for "
+                    f"{len(node.inputs)} inputs"
+                )
+            for parent, parent_grad in zip(node.inputs, input_grads):
+                if not (isinstance(parent, Tensor) and parent.requires_grad) or parent_grad is None:
+                    continue
+                parent_grad = unbroadcast(parent_grad, parent.shape)
+                if parent_grad.dtype != parent.dtype:
+                    parent_grad = parent_grad.astype(parent.dtype)
+                if function.is_anomaly_enabled():
+                    check_finite(parent_grad, node.function.name(), "backward")
+                key = id(parent)
+                grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+            if not retain_graph:
+                node.ctx = None
+
+    # ---- operators (the ops themselves live in scratchgen/ops) -----------------------------
+    def __add__(self, other):
+        return _ops().add(self, other)
+
+    def __radd__(self, other):
+        return _ops().add(other, self)
+
+    def __sub__(self, other):
+        return _ops().sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops().sub(other, self)
+
+    def __mul__(self, other):
+        return _ops().mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops().mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops().div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops().div(other, self)
+
+    def __neg__(self):
+        return _ops().neg(self)
+
+    def __pow__(self, exponent):
+        return _ops().pow(self, exponent)
+
+    def __matmul__(self, other):
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops().matmul(other, self)
+
+    def __getitem__(self, index):
+        return _ops().getitem(self, index)
+
+    @property
+    def T(self):
+        return _ops().transpose(self)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops().reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops().transpose(self, axes or None)
+
+    def sum(self, axis=None, keepdims=False):
+        return _ops().sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops().mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return _ops().max(self, axis=axis, keepdims=keepdims)
+
+    def exp(self):
+        return _ops().exp(self)
+
+    def log(self):
+        return _ops().log(self)
+
+    def sqrt(self):
+        return _ops().sqrt(self)
+
+    def abs(self):
+        return _ops().abs(self)
+
+    def clip(self, low, high):
+        return _ops().clip(self, low, high)
+
+
+def _ops():
+    from . import ops
+
+    return ops
+
+
+def _topological_order(root: Tensor):
+    """Tensors reachable from ``root``, each after all of its inputs. Iterative DFS, post-order."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        tensor, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._node is not None:
+            for parent in tensor._node.inputs:
+                if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def as_tensor(x, dtype=None) -> Tensor:
+    """``x`` if it is a Tensor, else a new constant Tensor around it."""
+    return x if isinstance(x, Tensor) else Tensor(x, dtype=dtype)
