@@ -1,2 +1,403 @@
-"""Placeholder: filled in by the foundation work."""
-__all__ = []
+"""Losses: sigmoid_bce_with_logits, mse_loss, gaussian_nll, softmax_cross_entropy, GAN losses.
+
+Each loss is one fused op: its forward computes the *unreduced* loss (one value per element, or
+per example for softmax cross-entropy) with a NumPy reference kernel, its backward calls the
+matching backward kernel, and ``reduce_loss`` then reduces it with the ordinary ``sum`` op.
+
+Reductions (the ``reduction`` argument of every loss here and in divergences.py):
+    "none"       the unreduced loss, shape of the broadcast inputs (softmax CE: (N,))
+    "sum"        sum over everything
+    "mean"       mean over everything
+    "batch_sum"  sum over every axis but the first, mean over the first (the batch): the
+                 per-example convention of VAEs, so that the number is in nats per example
+                 and does not change with the batch size.
+
+Formulas (z logits, x targets, g the incoming gradient):
+    BCE with logits   l = max(z, 0) - z x + log1p(exp(-|z|))    dl/dz = sigmoid(z) - x
+                      (exp never overflows: finite at |z| = 1e4)  dl/dx = -z
+    MSE               l = (p - t)^2                              dl/dp = 2 (p - t) = -dl/dt
+    Gaussian NLL      l = 0.5 (log 2pi + v + (x - m)^2 e^-v)     dl/dx = (x - m) e^-v = -dl/dm
+                      (v = logvar)                               dl/dv = 0.5 (1 - (x - m)^2 e^-v)
+    softmax CE        l_n = -sum_k t_nk log softmax(z_n)_k       dl/dz_n = softmax(z_n) sum_k t_nk - t_n
+                      (integer labels: t is one-hot)             dl/dt_n = -log softmax(z_n)
+    GAN (D logits l)  D: softplus(-l_real) + softplus(l_fake)
+                      G non-saturating: softplus(-l_fake)       G minimax: -softplus(l_fake)
+
+Inputs broadcast like NumPy, with one guard: the broadcast shape must be the shape of one of
+the inputs. Mixing a (N,) target with (N, 1) predictions would otherwise silently give an
+(N, N) loss; here it is an error. Constant inputs (arrays, numbers) are converted to the
+floating dtype of the Tensor inputs, so a float32 model never computes in float64 by accident.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..backend import get_array_module, kernel, register_kernel
+from ..function import Function
+from ..gradcheck import register_case
+from ..tensor import Tensor
+from .activations import sigmoid_forward, softplus
+from .arithmetic import neg
+from .reduce import mean as mean_op
+from .reduce import sum as sum_op
+
+__all__ = [
+    "REDUCTIONS",
+    "reduce_loss",
+    "sigmoid_bce_with_logits",
+    "mse_loss",
+    "gaussian_nll",
+    "softmax_cross_entropy",
+    "gan_discriminator_loss",
+    "gan_generator_loss",
+]
+
+REDUCTIONS = ("none", "sum", "mean", "batch_sum")
+LOG_2PI = math.log(2 * math.pi)  # a Python float, so float32 arrays stay float32
+
+
+# ---- helpers shared with divergences.py ------------------------------------------------------
+def check_reduction(op_name: str, reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op_name}: reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduction!r}")
+
+
+def reduce_loss(loss: Tensor, reduction: str, op_name: str = "reduce_loss") -> Tensor:
+    """Reduce an unreduced loss tensor: "none", "sum", "mean" or "batch_sum" (see module docstring)."""
+    check_reduction(op_name, reduction)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return sum_op(loss)
+    if reduction == "mean":
+        return mean_op(loss)
+    if loss.ndim == 0:
+        raise ValueError(f"{op_name}: reduction 'batch_sum' needs a batch axis, but the loss is a scalar")
+    return sum_op(loss) / loss.shape[0]
+
+
+def float_dtype(*values):
+    """The floating dtype to compute in: that of the first float Tensor, else of the first float array."""
+    for want_tensor in (True, False):
+        for value in values:
+            if isinstance(value, Tensor) != want_tensor:
+                continue
+            dtype = getattr(value, "dtype", None)
+            if dtype is not None and np.dtype(dtype).kind == "f":
+                return np.dtype(dtype)
+    return np.dtype(np.float64)
+
+
+def float_input(value, dtype):
+    """A Tensor stays as it is (``Function.apply`` refuses mixed float dtypes); an array, a number or
+    a non-float Tensor (e.g. uint8 binarised pixels) becomes an array of ``dtype``."""
+    if isinstance(value, Tensor):
+        if value.dtype.kind == "f":
+            return value
+        value = value.data
+    array = get_array_module(value).asarray(value)
+    return array if array.dtype == dtype else array.astype(dtype)
+
+
+def broadcast_shape(op_name: str, **named) -> tuple:
+    """The broadcast shape of the named inputs; a clear error if they do not broadcast, or if
+    broadcasting would make the result larger than every input (the (N,) vs (N, 1) mix-up)."""
+    shapes = {name: tuple(getattr(value, "shape", ())) for name, value in named.items()}
+    described = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+    try:
+        shape = tuple(np.broadcast_shapes(*shapes.values()))
+    except ValueError:
+        raise ValueError(f"{op_name}: shapes do not broadcast: {described}") from None
+    if shape not in shapes.values():
+        raise ValueError(
+            f"{op_name}: shapes {described} broadcast to {shape}, larger than every input; "
+            f"reshape them to match (a (N,) vs (N, 1) mix-up?)"
+        )
+    return shape
+
+
+# ---- NumPy reference kernels -----------------------------------------------------------------
+@register_kernel("sigmoid_bce_with_logits_forward")
+def sigmoid_bce_with_logits_forward(logits, target):
+    """Elementwise binary cross-entropy of targets given logits.
+
+    ``logits``, ``target``: float arrays of shapes that broadcast (target in [0, 1]).
+    Returns the loss, broadcast shape, dtype of the inputs:
+        max(z, 0) - z x + log1p(exp(-|z|))
+    """
+    xp = get_array_module(logits)
+    return xp.maximum(logits, 0) - logits * target + xp.log1p(xp.exp(-xp.abs(logits)))
+
+
+@register_kernel("sigmoid_bce_with_logits_backward")
+def sigmoid_bce_with_logits_backward(grad, logits, target):
+    """Gradient with respect to the logits: ``grad * (sigmoid(z) - x)``.
+
+    ``grad``: the broadcast shape (may be a read-only broadcast view); ``logits``, ``target`` as
+    in the forward. Returns the broadcast shape (the engine sums it down to the logits' shape).
+    """
+    return grad * (sigmoid_forward(logits) - target)
+
+
+@register_kernel("mse_loss_forward")
+def mse_loss_forward(prediction, target):
+    """Elementwise squared error ``(p - t)^2``; inputs broadcast, returns the broadcast shape."""
+    diff = prediction - target
+    return diff * diff
+
+
+@register_kernel("mse_loss_backward")
+def mse_loss_backward(grad, prediction, target):
+    """Gradient with respect to the prediction, ``2 grad (p - t)``, broadcast shape.
+    The target's gradient is its negative."""
+    return 2 * grad * (prediction - target)
+
+
+@register_kernel("gaussian_nll_forward")
+def gaussian_nll_forward(x, mean, logvar):
+    """Elementwise -log N(x; mean, exp(logvar)) = 0.5 (log 2pi + logvar + (x - mean)^2 exp(-logvar)).
+
+    ``x``, ``mean``, ``logvar``: float arrays that broadcast; returns the broadcast shape.
+    """
+    xp = get_array_module(x)
+    diff = x - mean
+    return 0.5 * (LOG_2PI + logvar + diff * diff * xp.exp(-logvar))
+
+
+@register_kernel("gaussian_nll_backward")
+def gaussian_nll_backward(grad, x, mean, logvar):
+    """Returns ``(grad_x, grad_logvar)``, both of the broadcast shape:
+        grad_x      = grad (x - mean) exp(-logvar)        (grad_mean = -grad_x)
+        grad_logvar = 0.5 grad (1 - (x - mean)^2 exp(-logvar))
+    """
+    xp = get_array_module(x)
+    diff = x - mean
+    scaled = diff * xp.exp(-logvar)
+    return grad * scaled, 0.5 * grad * (1 - diff * scaled)
+
+
+@register_kernel("softmax_cross_entropy_forward")
+def softmax_cross_entropy_forward(logits, target):
+    """Cross-entropy of each row's softmax against its target.
+
+    ``logits``: (N, K) float. ``target``: (N,) integer labels in [0, K) or (N, K) float target
+    probabilities (one-hot or soft). Returns ``(loss, log_probs)``: loss (N,), and the row-wise
+    log-softmax (N, K) that the backward needs. Stable: log_probs = z - max z - log sum exp(z - max z).
+    """
+    xp = get_array_module(logits)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    if target.ndim == 1:
+        loss = -log_probs[xp.arange(target.shape[0]), target]
+    else:
+        loss = -(target * log_probs).sum(axis=1)
+    return loss, log_probs
+
+
+@register_kernel("softmax_cross_entropy_backward")
+def softmax_cross_entropy_backward(grad, log_probs, target):
+    """Gradient with respect to the logits, (N, K).
+
+    ``grad``: (N,) (may be a broadcast view); ``log_probs``: (N, K) from the forward; ``target`` as
+    in the forward. Integer labels: grad_n (softmax(z_n) - onehot(label_n)). Soft targets:
+    grad_n (softmax(z_n) sum_k t_nk - t_n), exact also when a row of t does not sum to 1.
+    """
+    xp = get_array_module(log_probs)
+    probs = xp.exp(log_probs)
+    if target.ndim == 1:
+        probs[xp.arange(target.shape[0]), target] -= 1
+    else:
+        probs = probs * target.sum(axis=1, keepdims=True) - target
+    return grad[:, None] * probs
+
+
+# ---- ops -------------------------------------------------------------------------------------
+class SigmoidBCEWithLogits(Function):
+    op_name = "sigmoid_bce_with_logits"
+
+    @staticmethod
+    def forward(ctx, logits, target):
+        ctx.save_for_backward(logits, target)
+        return kernel("sigmoid_bce_with_logits_forward")(logits, target)
+
+    @staticmethod
+    def backward(ctx, grad):
+        logits, target = ctx.saved_arrays
+        grad_logits = kernel("sigmoid_bce_with_logits_backward")(grad, logits, target) if ctx.needs_input_grad[0] else None
+        grad_target = -grad * logits if ctx.needs_input_grad[1] else None
+        return grad_logits, grad_target
+
+
+class MSELoss(Function):
+    op_name = "mse_loss"
+
+    @staticmethod
+    def forward(ctx, prediction, target):
+        ctx.save_for_backward(prediction, target)
+        return kernel("mse_loss_forward")(prediction, target)
+
+    @staticmethod
+    def backward(ctx, grad):
+        prediction, target = ctx.saved_arrays
+        grad_prediction = kernel("mse_loss_backward")(grad, prediction, target)
+        return grad_prediction, -grad_prediction if ctx.needs_input_grad[1] else None
+
+
+class GaussianNLL(Function):
+    op_name = "gaussian_nll"
+
+    @staticmethod
+    def forward(ctx, x, mean, logvar):
+        ctx.save_for_backward(x, mean, logvar)
+        return kernel("gaussian_nll_forward")(x, mean, logvar)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_x, grad_logvar = kernel("gaussian_nll_backward")(grad, *ctx.saved_arrays)
+        return grad_x, -grad_x if ctx.needs_input_grad[1] else None, grad_logvar
+
+
+class SoftmaxCrossEntropy(Function):
+    op_name = "softmax_cross_entropy"
+
+    @staticmethod
+    def forward(ctx, logits, target):
+        loss, log_probs = kernel("softmax_cross_entropy_forward")(logits, target)
+        ctx.save_for_backward(log_probs, target)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        log_probs, target = ctx.saved_arrays
+        grad_logits = kernel("softmax_cross_entropy_backward")(grad, log_probs, target) if ctx.needs_input_grad[0] else None
+        grad_target = -grad[:, None] * log_probs if ctx.needs_input_grad[1] else None
+        return grad_logits, grad_target
+
+
+# ---- public functions ------------------------------------------------------------------------
+def sigmoid_bce_with_logits(logits, target, reduction: str = "batch_sum") -> Tensor:
+    """Binary cross-entropy of ``target`` under Bernoulli(sigmoid(logits)), computed from the logits.
+
+    ``logits``: (N, D) (any shape); ``target``: values in [0, 1], broadcastable to ``logits``
+    (a Tensor, an array or a number; it is differentiable too, with gradient -z).
+    Default reduction "batch_sum": summed over features, averaged over the batch.
+    Finite for any finite logits (|z| = 1e4 included), gradient sigmoid(z) - x exactly.
+    """
+    check_reduction("sigmoid_bce_with_logits", reduction)
+    dtype = float_dtype(logits, target)
+    logits, target = float_input(logits, dtype), float_input(target, dtype)
+    broadcast_shape("sigmoid_bce_with_logits", logits=logits, target=target)
+    return reduce_loss(SigmoidBCEWithLogits.apply(logits, target), reduction, "sigmoid_bce_with_logits")
+
+
+def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
+    """Squared error ``(prediction - target)^2``; default reduction "mean" over every element.
+    Use reduction="batch_sum" for the per-example sum (a Gaussian decoder with unit variance,
+    up to constants). Shapes broadcast; both inputs are differentiable."""
+    check_reduction("mse_loss", reduction)
+    dtype = float_dtype(prediction, target)
+    prediction, target = float_input(prediction, dtype), float_input(target, dtype)
+    broadcast_shape("mse_loss", prediction=prediction, target=target)
+    return reduce_loss(MSELoss.apply(prediction, target), reduction, "mse_loss")
+
+
+def gaussian_nll(x, mean, logvar, reduction: str = "batch_sum") -> Tensor:
+    """Negative log-density of ``x`` under N(mean, diag exp(logvar)):
+        0.5 (log 2pi + logvar + (x - mean)^2 exp(-logvar))   per element.
+
+    ``x``, ``mean``, ``logvar``: broadcastable (e.g. x, mean (N, D) and a learned logvar (D,));
+    all three are differentiable. The variance is parameterised by its log so it stays positive.
+    """
+    check_reduction("gaussian_nll", reduction)
+    dtype = float_dtype(x, mean, logvar)
+    x, mean, logvar = (float_input(v, dtype) for v in (x, mean, logvar))
+    broadcast_shape("gaussian_nll", x=x, mean=mean, logvar=logvar)
+    return reduce_loss(GaussianNLL.apply(x, mean, logvar), reduction, "gaussian_nll")
+
+
+def _check_labels(logits_shape, labels, xp) -> None:
+    n, k = logits_shape
+    if labels.dtype.kind not in "iu":
+        raise TypeError(
+            f"softmax_cross_entropy: labels of shape {labels.shape} must be integers (class indices) "
+            f"or (N, K) = ({n}, {k}) target probabilities, got dtype {labels.dtype}"
+        )
+    if labels.shape[0] != n:
+        raise ValueError(f"softmax_cross_entropy: {labels.shape[0]} labels for {n} rows of logits {logits_shape}")
+    bad = (labels < 0) | (labels >= k)
+    if bool(bad.any()):
+        index = int(xp.argmax(bad))
+        raise ValueError(
+            f"softmax_cross_entropy: label {int(labels[index])} at index {index} is out of range "
+            f"for K = {k} classes (labels must lie in [0, {k - 1}])"
+        )
+
+
+def softmax_cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
+    """Cross-entropy of softmax(logits) against class labels, via a stable log-softmax.
+
+    ``logits``: (N, K). ``labels``: (N,) integer class indices in [0, K), or (N, K) target
+    probabilities (one-hot or soft; differentiable if a Tensor that requires grad).
+    The per-example loss is -sum_k t_k log softmax(z)_k = -log softmax(z)[label];
+    reduction "none" gives it as (N,). Default "mean" (equal to "batch_sum" here).
+    """
+    check_reduction("softmax_cross_entropy", reduction)
+    dtype = float_dtype(logits)
+    logits = float_input(logits, dtype)
+    if logits.ndim != 2:
+        raise ValueError(f"softmax_cross_entropy: logits must be (N, K), got shape {logits.shape}")
+    raw = labels.data if isinstance(labels, Tensor) else get_array_module(labels).asarray(labels)
+    if raw.ndim == 1:
+        _check_labels(logits.shape, raw, get_array_module(raw))
+        labels = raw  # class indices are never differentiated
+    elif raw.ndim == 2:
+        if raw.shape != logits.shape:
+            raise ValueError(f"softmax_cross_entropy: target probabilities of shape {raw.shape} do not match logits {logits.shape}")
+        labels = float_input(labels, dtype)
+    else:
+        raise ValueError(f"softmax_cross_entropy: labels must be (N,) integers or (N, K) probabilities, got shape {raw.shape}")
+    return reduce_loss(SoftmaxCrossEntropy.apply(logits, labels), reduction, "softmax_cross_entropy")
+
+
+def gan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """The discriminator's loss from its logits: mean softplus(-l_real) + mean softplus(l_fake).
+
+    That is -mean log D(x) - mean log(1 - D(G(z))) with D = sigmoid(l), written with softplus
+    so that it never takes the log of 0. Real and fake batches may differ in size.
+    """
+    return mean_op(softplus(neg(real_logits))) + mean_op(softplus(fake_logits))
+
+
+def gan_generator_loss(fake_logits: Tensor, kind: str = "non_saturating") -> Tensor:
+    """The generator's loss from the discriminator's logits on generated samples.
+
+    ``kind="non_saturating"``: mean softplus(-l) = -mean log D(G(z)) (Goodfellow et al. 2014's
+    practical choice: strong gradients while D still rejects the samples).
+    ``kind="minimax"``: -mean softplus(l) = mean log(1 - D(G(z))), the original minimax objective.
+    """
+    if kind == "non_saturating":
+        return mean_op(softplus(neg(fake_logits)))
+    if kind == "minimax":
+        return neg(mean_op(softplus(fake_logits)))
+    raise ValueError(f"gan_generator_loss: kind must be 'non_saturating' or 'minimax', got {kind!r}")
+
+
+# ---- gradcheck cases (python -m scratchgen.gradcheck) ------------------------------------------
+register_case("sigmoid_bce_with_logits")(
+    lambda rng: (lambda z, x: sigmoid_bce_with_logits(z, x, reduction="none"), [rng.standard_normal((3, 5)) * 3, rng.uniform(0, 1, (3, 5))])
+)
+register_case("mse_loss")(lambda rng: (lambda p, t: mse_loss(p, t, reduction="batch_sum"), [rng.standard_normal((3, 4)), rng.standard_normal((4,))]))
+register_case("gaussian_nll")(
+    lambda rng: (lambda x, m, v: gaussian_nll(x, m, v, reduction="none"), [rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4)])
+)
+register_case("softmax_cross_entropy")(
+    lambda rng: (lambda z, labels=rng.integers(0, 5, 4): softmax_cross_entropy(z, labels, reduction="none"), [rng.standard_normal((4, 5)) * 2])
+)
+register_case("softmax_cross_entropy_soft")(
+    lambda rng: (lambda z, t: softmax_cross_entropy(z, t, reduction="sum"), [rng.standard_normal((4, 5)), rng.dirichlet(np.ones(5), 4)])
+)
+register_case("gan_discriminator_loss")(lambda rng: (gan_discriminator_loss, [rng.standard_normal(6) * 3, rng.standard_normal(4) * 3]))
+register_case("gan_generator_loss")(lambda rng: (gan_generator_loss, [rng.standard_normal(6) * 3]))
+register_case("gan_generator_loss_minimax")(lambda rng: (lambda l: gan_generator_loss(l, "minimax"), [rng.standard_normal(6) * 3]))

@@ -1,0 +1,251 @@
+"""Losses: float64 gradchecks of every differentiable input, closed forms, stability, clear errors."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scratchgen import Tensor, gradcheck
+from scratchgen.backend import registered_kernels
+from scratchgen.ops.losses import (
+    gan_discriminator_loss,
+    gan_generator_loss,
+    gaussian_nll,
+    mse_loss,
+    reduce_loss,
+    sigmoid_bce_with_logits,
+    softmax_cross_entropy,
+)
+
+FAST = settings(max_examples=25, deadline=None)
+REDUCTIONS = ["none", "sum", "mean", "batch_sum"]
+
+
+def normal(rng, shape, transposed=False):
+    """A float64 array of ``shape``; with ``transposed`` a non-contiguous transposed view."""
+    if transposed and len(shape) == 2:
+        return rng.standard_normal(shape[::-1]).T
+    return rng.standard_normal(shape)
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+# Broadcast layouts of a second input against a main input of shape (n, d).
+LAYOUTS = ["same", "row", "keepdims_row", "column", "scalar"]
+
+
+def partner_shape(layout, n, d):
+    return {"same": (n, d), "row": (d,), "keepdims_row": (1, d), "column": (n, 1), "scalar": ()}[layout]
+
+
+cases = st.tuples(
+    st.integers(1, 4),  # n
+    st.integers(1, 4),  # d
+    st.sampled_from(LAYOUTS),
+    st.booleans(),  # transposed main input
+    st.sampled_from(REDUCTIONS),
+    st.integers(0, 2**31 - 1),
+)
+
+
+# ---- sigmoid_bce_with_logits -------------------------------------------------------------------
+@FAST
+@given(cases)
+def test_bce_gradcheck_logits_and_target(case):
+    n, d, layout, transposed, reduction, seed = case
+    rng = np.random.default_rng(seed)
+    logits = normal(rng, (n, d), transposed) * 3
+    target = rng.uniform(0, 1, partner_shape(layout, n, d))
+    gradcheck(lambda z, x: sigmoid_bce_with_logits(z, x, reduction=reduction), [logits, target])
+
+
+def test_bce_matches_naive_formula_and_reductions():
+    rng = np.random.default_rng(0)
+    z, x = rng.standard_normal((4, 3)), rng.uniform(0, 1, (4, 3))
+    naive = -(x * np.log(sigmoid(z)) + (1 - x) * np.log(1 - sigmoid(z)))
+    np.testing.assert_allclose(sigmoid_bce_with_logits(z, x, reduction="none").data, naive, rtol=1e-12)
+    np.testing.assert_allclose(sigmoid_bce_with_logits(z, x, reduction="sum").item(), naive.sum(), rtol=1e-12)
+    np.testing.assert_allclose(sigmoid_bce_with_logits(z, x, reduction="mean").item(), naive.mean(), rtol=1e-12)
+    np.testing.assert_allclose(sigmoid_bce_with_logits(z, x).item(), naive.sum(1).mean(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_finite_at_huge_logits_with_exact_gradient(dtype):
+    z = Tensor(np.array([1e4, -1e4, 1e4, -1e4, 0.0], dtype=dtype), requires_grad=True)
+    x = np.array([1.0, 0.0, 0.0, 1.0, 0.3], dtype=dtype)
+    loss = sigmoid_bce_with_logits(z, x, reduction="none")
+    assert np.all(np.isfinite(loss.data)) and loss.dtype == dtype
+    np.testing.assert_allclose(loss.data, [0.0, 0.0, 1e4, 1e4, np.log(2)], rtol=1e-6)
+    loss.sum().backward()
+    expected = np.array([1.0, 0.0, 1.0, 0.0, 0.5], dtype=dtype) - x  # sigmoid(z) - x
+    np.testing.assert_array_equal(z.grad, expected)
+
+
+def test_bce_accepts_uint8_targets_and_keeps_float32():
+    z = Tensor(np.zeros((2, 3), np.float32), requires_grad=True)
+    loss = sigmoid_bce_with_logits(z, np.array([[0, 1, 1], [1, 0, 0]], dtype=np.uint8))
+    loss.backward()
+    assert loss.dtype == np.float32 and z.grad.dtype == np.float32
+    np.testing.assert_allclose(loss.item(), 3 * np.log(2), rtol=1e-6)
+    # a float64 constant target is converted, never an accidental float64 result
+    assert sigmoid_bce_with_logits(z, np.full((2, 3), 0.5)).dtype == np.float32
+
+
+def test_bce_shape_errors():
+    with pytest.raises(ValueError, match=r"sigmoid_bce_with_logits: shapes logits \(3, 1\), target \(3,\) broadcast to \(3, 3\)"):
+        sigmoid_bce_with_logits(np.zeros((3, 1)), np.zeros(3))
+    with pytest.raises(ValueError, match=r"sigmoid_bce_with_logits: shapes do not broadcast: logits \(3, 4\), target \(5,\)"):
+        sigmoid_bce_with_logits(np.zeros((3, 4)), np.zeros(5))
+    with pytest.raises(ValueError, match="sigmoid_bce_with_logits: reduction must be one of"):
+        sigmoid_bce_with_logits(np.zeros(3), np.zeros(3), reduction="avg")
+
+
+# ---- mse_loss ----------------------------------------------------------------------------------
+@FAST
+@given(cases)
+def test_mse_gradcheck(case):
+    n, d, layout, transposed, reduction, seed = case
+    rng = np.random.default_rng(seed)
+    prediction, target = normal(rng, (n, d), transposed), normal(rng, partner_shape(layout, n, d))
+    gradcheck(lambda p, t: mse_loss(p, t, reduction=reduction), [prediction, target])
+
+
+def test_mse_values():
+    rng = np.random.default_rng(1)
+    p, t = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    np.testing.assert_allclose(mse_loss(p, t).item(), ((p - t) ** 2).mean(), rtol=1e-12)
+    np.testing.assert_allclose(mse_loss(p, t, reduction="batch_sum").item(), ((p - t) ** 2).sum(1).mean(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"mse_loss: shapes prediction \(5, 1\), target \(5,\)"):
+        mse_loss(np.zeros((5, 1)), np.zeros(5))
+
+
+# ---- gaussian_nll ------------------------------------------------------------------------------
+@FAST
+@given(cases, st.sampled_from(LAYOUTS))
+def test_gaussian_nll_gradcheck_all_inputs(case, mean_layout):
+    n, d, layout, transposed, reduction, seed = case
+    rng = np.random.default_rng(seed)
+    x = normal(rng, (n, d), transposed)
+    mean = normal(rng, partner_shape(mean_layout, n, d))
+    logvar = 0.5 * normal(rng, partner_shape(layout, n, d))
+    gradcheck(lambda a, m, v: gaussian_nll(a, m, v, reduction=reduction), [x, mean, logvar])
+
+
+def test_gaussian_nll_equals_log_density():
+    rng = np.random.default_rng(2)
+    x, m, v = rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4)
+    sigma = np.exp(0.5 * v)
+    density = np.exp(-0.5 * ((x - m) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(gaussian_nll(x, m, v, reduction="none").data, -np.log(density), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"gaussian_nll: shapes do not broadcast: x \(3, 4\), mean \(3, 4\), logvar \(3,\)"):
+        gaussian_nll(x, m, np.zeros(3))
+
+
+# ---- softmax_cross_entropy ---------------------------------------------------------------------
+def log_softmax(z):
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+@FAST
+@given(st.integers(1, 5), st.integers(2, 6), st.booleans(), st.sampled_from(REDUCTIONS), st.integers(0, 2**31 - 1))
+def test_softmax_ce_integer_labels(n, k, transposed, reduction, seed):
+    rng = np.random.default_rng(seed)
+    logits, labels = normal(rng, (n, k), transposed) * 2, rng.integers(0, k, n)
+    gradcheck(lambda z: softmax_cross_entropy(z, labels, reduction=reduction), [logits])
+    per_example = softmax_cross_entropy(logits, labels, reduction="none").data
+    np.testing.assert_allclose(per_example, -log_softmax(logits)[np.arange(n), labels], rtol=1e-12)
+
+
+@FAST
+@given(st.integers(1, 4), st.integers(2, 5), st.booleans(), st.sampled_from(REDUCTIONS), st.integers(0, 2**31 - 1))
+def test_softmax_ce_soft_targets_gradcheck_both(n, k, transposed, reduction, seed):
+    rng = np.random.default_rng(seed)
+    logits, target = normal(rng, (n, k), transposed), rng.uniform(0, 1, (n, k))  # rows need not sum to 1
+    gradcheck(lambda z, t: softmax_cross_entropy(z, t, reduction=reduction), [logits, target])
+
+
+def test_softmax_ce_one_hot_equals_labels_and_is_stable():
+    rng = np.random.default_rng(3)
+    logits, labels = rng.standard_normal((4, 3)) * 1e4, np.array([0, 2, 1, 2])
+    z1, z2 = Tensor(logits, requires_grad=True), Tensor(logits.copy(), requires_grad=True)
+    a = softmax_cross_entropy(z1, labels)
+    b = softmax_cross_entropy(z2, np.eye(3)[labels])
+    a.backward(), b.backward()
+    assert np.isfinite(a.item())
+    np.testing.assert_allclose(a.item(), b.item(), rtol=1e-12)
+    np.testing.assert_allclose(z1.grad, z2.grad, atol=1e-15)
+
+
+def test_softmax_ce_float32():
+    z = Tensor(np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32), requires_grad=True)
+    loss = softmax_cross_entropy(z, np.array([1, 0, 3]))
+    loss.backward()
+    assert loss.dtype == np.float32 and z.grad.dtype == np.float32
+    assert softmax_cross_entropy(z, np.full((3, 4), 0.25)).dtype == np.float32
+
+
+def test_softmax_ce_errors():
+    z = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: label 4 at index 1 is out of range for K = 4 classes"):
+        softmax_cross_entropy(z, np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: label -1 at index 2 is out of range for K = 4"):
+        softmax_cross_entropy(z, np.array([0, 1, -1]))
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: 2 labels for 3 rows"):
+        softmax_cross_entropy(z, np.array([0, 1]))
+    with pytest.raises(TypeError, match=r"softmax_cross_entropy: labels of shape \(3,\) must be integers"):
+        softmax_cross_entropy(z, np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: target probabilities of shape \(3, 5\) do not match logits \(3, 4\)"):
+        softmax_cross_entropy(z, np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: logits must be \(N, K\), got shape \(4,\)"):
+        softmax_cross_entropy(np.zeros(4), np.array([0]))
+
+
+# ---- GAN losses --------------------------------------------------------------------------------
+@FAST
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_gan_losses_gradcheck_and_values(n_real, n_fake, seed):
+    rng = np.random.default_rng(seed)
+    real, fake = rng.standard_normal(n_real) * 3, rng.standard_normal(n_fake) * 3
+    gradcheck(gan_discriminator_loss, [real, fake])
+    gradcheck(lambda f: gan_generator_loss(f, "non_saturating"), [fake])
+    gradcheck(lambda f: gan_generator_loss(f, "minimax"), [fake])
+    d_loss = -np.log(sigmoid(real)).mean() - np.log(1 - sigmoid(fake)).mean()
+    np.testing.assert_allclose(gan_discriminator_loss(Tensor(real), Tensor(fake)).item(), d_loss, rtol=1e-10)
+    np.testing.assert_allclose(gan_generator_loss(Tensor(fake)).item(), -np.log(sigmoid(fake)).mean(), rtol=1e-10)
+    np.testing.assert_allclose(gan_generator_loss(Tensor(fake), "minimax").item(), np.log(1 - sigmoid(fake)).mean(), rtol=1e-10)
+
+
+def test_gan_losses_finite_at_saturation_and_errors():
+    real = Tensor(np.array([-1e4, 1e4], np.float32), requires_grad=True)
+    fake = Tensor(np.array([1e4, -1e4], np.float32), requires_grad=True)
+    loss = gan_discriminator_loss(real, fake) + gan_generator_loss(fake)
+    loss.backward()
+    assert np.isfinite(loss.item()) and loss.dtype == np.float32
+    assert np.all(np.isfinite(real.grad)) and np.all(np.isfinite(fake.grad))
+    with pytest.raises(ValueError, match="gan_generator_loss: kind must be"):
+        gan_generator_loss(fake, "wasserstein")
+
+
+# ---- reductions and kernels --------------------------------------------------------------------
+def test_reduce_loss():
+    loss = Tensor(np.arange(6.0).reshape(2, 3))
+    assert reduce_loss(loss, "batch_sum").item() == 7.5
+    assert reduce_loss(loss, "none") is loss
+    with pytest.raises(ValueError, match="batch_sum' needs a batch axis"):
+        reduce_loss(Tensor(np.float64(1.0)), "batch_sum")
+
+
+def test_kernels_registered_and_float32_preserving():
+    names = ["sigmoid_bce_with_logits", "mse_loss", "gaussian_nll", "softmax_cross_entropy"]
+    for name in names:
+        assert "numpy" in registered_kernels()[f"{name}_forward"]
+        assert "numpy" in registered_kernels()[f"{name}_backward"]
+    rng = np.random.default_rng(5)
+    a, b, c = (rng.standard_normal((3, 4)).astype(np.float32) for _ in range(3))
+    ta, tb, tc = (Tensor(v, requires_grad=True) for v in (a, b, c))
+    for loss in [sigmoid_bce_with_logits(ta, tb), mse_loss(ta, tb), gaussian_nll(ta, tb, tc)]:
+        assert loss.dtype == np.float32
+        loss.backward()
+    assert all(t.grad.dtype == np.float32 for t in (ta, tb, tc))
