@@ -219,6 +219,11 @@ def run_cases(names: Optional[Sequence[str]] = None, seed: int = 0, stream=None)
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     import argparse
+    import importlib
+
+    # Under ``python -m`` this file runs as ``__main__``, a second copy of the module whose case
+    # registry is empty; the ops register their cases in ``scratchgen.gradcheck``. Use that one.
+    canonical = importlib.import_module("scratchgen.gradcheck")
 
     parser = argparse.ArgumentParser(prog="python -m scratchgen.gradcheck", description="Gradient-check every registered op and model loss in float64.")
     parser.add_argument("names", nargs="*", help="cases to run (default: all)")
@@ -226,9 +231,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the case names and exit")
     args = parser.parse_args(argv)
     if args.list:
-        print("\n".join(registered_cases()))
+        print("\n".join(canonical.registered_cases()))
         return 0
-    return 0 if run_cases(args.names, seed=args.seed) else 1
+    return 0 if canonical.run_cases(args.names, seed=args.seed) else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,135 @@
+"""Gradchecks of the core ops on hypothesis-drawn shapes, broadcasting and non-contiguous inputs."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import scratchgen as sg
+from scratchgen import Tensor, gradcheck
+
+SETTINGS = settings(max_examples=15, deadline=None)
+
+
+@st.composite
+def broadcast_pair(draw):
+    """Two shapes that broadcast together (some axes 1 or missing on one side)."""
+    shape = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
+    other = [1 if draw(st.booleans()) else s for s in shape]
+    other = other[draw(st.integers(0, len(other) - 1)):]
+    if draw(st.booleans()):
+        return tuple(shape), tuple(other)
+    return tuple(other), tuple(shape)
+
+
+def arrays(shape, seed, low=None):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    return x if low is None else np.abs(x) + low
+
+
+@SETTINGS
+@given(broadcast_pair(), st.integers(0, 1000), st.sampled_from(["add", "sub", "mul", "div"]))
+def test_binary_ops_with_broadcasting(shapes, seed, name):
+    a = arrays(shapes[0], seed)
+    b = arrays(shapes[1], seed + 1, low=0.5) if name == "div" else arrays(shapes[1], seed + 1)
+    gradcheck(getattr(sg, name), [a, b])
+
+
+@SETTINGS
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(0, 1000))
+def test_unary_ops_on_non_contiguous_inputs(rows, cols, seed):
+    base = arrays((cols, rows), seed, low=0.3)
+    x = Tensor(base.T, requires_grad=True)  # a transposed, non-contiguous view
+    assert not x.data.flags["C_CONTIGUOUS"] or rows == 1 or cols == 1
+    for fn in (sg.exp, sg.log, sg.sqrt, sg.sigmoid, sg.tanh, sg.softplus, sg.log_sigmoid, lambda t: t ** 2.5):
+        x.grad = None
+        gradcheck(fn, [x])
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=3), st.data(), st.integers(0, 1000))
+def test_reductions_over_drawn_axes(shape, data, seed):
+    ndim = len(shape)
+    axis = data.draw(st.one_of(st.none(), st.integers(-ndim, ndim - 1), st.just(tuple(range(ndim)))))
+    keepdims = data.draw(st.booleans())
+    x = np.random.default_rng(seed).permutation(int(np.prod(shape))).reshape(shape) / 3.0  # no ties for max
+    for fn in (sg.sum, sg.mean, sg.max):
+        gradcheck(lambda t: fn(t, axis=axis, keepdims=keepdims), [x])
+
+
+@SETTINGS
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5), st.integers(0, 1000), st.booleans())
+def test_linear_and_matmul(batch, n_in, n_out, seed, transposed_weight):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, n_in))
+    w = rng.standard_normal((n_in, n_out)).T if transposed_weight else rng.standard_normal((n_out, n_in))
+    gradcheck(sg.linear, [x, w, rng.standard_normal(n_out)])
+    gradcheck(sg.linear, [x, w])
+    gradcheck(sg.matmul, [rng.standard_normal((2, batch, n_in)), rng.standard_normal((n_in, n_out))])
+
+
+def test_shape_ops():
+    rng = np.random.default_rng(0)
+    gradcheck(lambda t: sg.reshape(t, (6, 2)), [rng.standard_normal((3, 4))])
+    gradcheck(lambda t: sg.transpose(t, (1, 2, 0)), [rng.standard_normal((2, 3, 4))])
+    gradcheck(lambda t: t[1:, ::2], [rng.standard_normal((3, 5))])
+    gradcheck(lambda t: t[np.array([0, 0, 2])], [rng.standard_normal((3, 2))])  # repeated index adds up
+    gradcheck(lambda t: t[t.data > 0], [rng.standard_normal((4, 3))])
+    gradcheck(lambda a, b: sg.concatenate([a, b, a], axis=0), [rng.standard_normal((2, 3)), rng.standard_normal((1, 3))])
+    gradcheck(lambda a, b: sg.stack([a, b], axis=2), [rng.standard_normal((2, 3)), rng.standard_normal((2, 3))])
+
+
+def test_softmax_family_and_clip():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4))
+    for axis in (0, 1, -1):
+        gradcheck(lambda t: sg.softmax(t, axis=axis), [x])
+        gradcheck(lambda t: sg.log_softmax(t, axis=axis), [x])
+    np.testing.assert_allclose(sg.softmax(Tensor(x)).data.sum(axis=-1), 1.0)
+    gradcheck(lambda t: sg.clip(t, -0.5, 0.5), [np.array([-1.0, -0.3, 0.2, 0.7])])
+
+
+def test_sigmoid_and_softplus_are_stable_at_extreme_inputs():
+    z = np.array([-1e4, -800.0, -40.0, 0.0, 40.0, 800.0, 1e4])
+    y = sg.sigmoid(Tensor(z)).data
+    assert np.all(np.isfinite(y)) and y[0] == 0.0 and y[-1] == 1.0
+    np.testing.assert_allclose(y[2], np.exp(-40.0) / (1 + np.exp(-40.0)), rtol=1e-15)  # tiny values keep precision
+    s = sg.softplus(Tensor(z)).data
+    np.testing.assert_allclose(s[-1], 1e4) and np.testing.assert_allclose(s[0], 0.0)
+    np.testing.assert_allclose(sg.log_sigmoid(Tensor(z)).data[0], -1e4)
+
+
+def test_bad_shapes_name_the_op_and_the_shapes():
+    x = Tensor(np.zeros((2, 785)))
+    w = Tensor(np.zeros((400, 784)))
+    with pytest.raises(ValueError, match="linear: input has 785 features, weight expects 784"):
+        sg.linear(x, w)
+    with pytest.raises(ValueError, match=r"add: shapes \(2, 3\) and \(4,\) do not broadcast"):
+        Tensor(np.zeros((2, 3))) + Tensor(np.zeros(4))
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\) do not align"):
+        sg.matmul(Tensor(np.zeros((2, 3))), Tensor(np.zeros((4, 5))))
+    with pytest.raises(ValueError, match="reshape: cannot reshape an input of shape"):
+        Tensor(np.zeros((2, 3))).reshape(4, 2)
+    with pytest.raises(ValueError, match="mean: axis 3 is out of range"):
+        sg.mean(Tensor(np.zeros((2, 3))), axis=3)
+
+
+def test_an_mlp_loss_goes_down_on_a_fixed_problem():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4))
+    target = np.sin(x @ rng.standard_normal((4, 1)))
+    w1 = Tensor(rng.standard_normal((16, 4)) * 0.5, requires_grad=True)
+    b1 = Tensor(np.zeros(16), requires_grad=True)
+    w2 = Tensor(rng.standard_normal((1, 16)) * 0.5, requires_grad=True)
+    b2 = Tensor(np.zeros(1), requires_grad=True)
+    losses = []
+    for _ in range(300):
+        prediction = sg.linear(sg.tanh(sg.linear(Tensor(x), w1, b1)), w2, b2)
+        loss = ((prediction - target) ** 2).mean()
+        for p in (w1, b1, w2, b2):
+            p.grad = None
+        loss.backward()
+        for p in (w1, b1, w2, b2):
+            p.data -= 0.1 * p.grad
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
