@@ -25,6 +25,8 @@ from .gradcheck import GradcheckError, gradcheck  # noqa: F401
 from .ops import *  # noqa: F401,F403
 from .tensor import Tensor, as_tensor  # noqa: F401
 
+from . import nn, optim  # noqa: E402,F401  (after the ops: layers are built on them)
+
 __version__ = "0.1.0"
 
 from .backend import _init_from_environment  # noqa: E402
