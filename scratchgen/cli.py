@@ -211,14 +211,28 @@ def command_info(args) -> int:
         print(describe() if isinstance(describe(), str) else json.dumps(describe(), indent=2, default=str))
     else:
         print(f"backend: {backend.get_backend()}")
-    try:
-        from .data import describe_datasets
-
-        print(describe_datasets())
-    except ImportError:
-        pass
+    print(_datasets_found())
     print("models: " + ", ".join(sorted(_models())))
     return 0
+
+
+def _datasets_found() -> str:
+    """One line per named dataset: where it was found, or where it was looked for."""
+    from .data import dataset_dirs, find_idx_files
+
+    lines = ["datasets:"]
+    try:
+        import sklearn  # noqa: F401
+
+        lines.append("  digits          scikit-learn's bundled 8x8 digits (the default)")
+    except ImportError:
+        lines.append("  digits          needs scikit-learn: pip install scratchgen[data]")
+    lines.append("  synthetic       built in")
+    for name in ("mnist", "fashion-mnist"):
+        found = [str(d) for d in dataset_dirs(name) if d.is_dir() and find_idx_files(d)]
+        where = f"found at {found[0]}" if found else "not found (set $SCRATCHGEN_DATA, or train with --download)"
+        lines.append(f"  {name:<15} {where}")
+    return "\n".join(lines)
 
 
 COMMANDS = {"train": command_train, "sample": command_sample, "eval": command_eval, "gradcheck": command_gradcheck,
