@@ -161,6 +161,32 @@ def test_dcgan_shapes():
     assert z.shape == (2, 1, 28, 28)
 
 
+# ---- both memory layouts ----------------------------------------------------------------------
+@pytest.mark.parametrize("batch_last", [False, True], ids=["channel-major", "batch-last"])
+def test_both_layouts_match_naive_and_gradcheck(batch_last, monkeypatch):
+    """The kernels pick channel-major or batch-last columns per layer (_batch_last_pays); force
+    each in turn, with strides, padding, output_padding and non-contiguous inputs."""
+    from scratchgen.ops import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "_batch_last_pays", lambda window_rows, other_rows: batch_last)
+    rng = np.random.default_rng(4)
+    x, w, b = transposed_view(rng, (3, 2, 7, 6)), rng.standard_normal((4, 2, 3, 2)), rng.standard_normal(4)
+    y = conv2d(Tensor(x), Tensor(w), Tensor(b), stride=(2, 1), padding=(1, 1))
+    assert y.data.flags.c_contiguous
+    np.testing.assert_allclose(y.data, naive_conv2d(x, w, b, (2, 1), (1, 1)), rtol=1e-12, atol=1e-12)
+    gradcheck(lambda *t: conv2d(*t, stride=(2, 1), padding=(1, 1)), [x, w, b])
+    xt, wt = transposed_view(rng, (2, 4, 3, 4)), rng.standard_normal((4, 3, 4, 3))
+    y = conv_transpose2d(Tensor(xt), Tensor(wt), Tensor(b[:3]), stride=2, padding=1, output_padding=(1, 0))
+    assert y.data.flags.c_contiguous
+    np.testing.assert_allclose(y.data, naive_conv_transpose2d(xt, wt, b[:3], (2, 2), (1, 1), (1, 0)), rtol=1e-12, atol=1e-12)
+    gradcheck(lambda *t: conv_transpose2d(*t, stride=2, padding=1, output_padding=(1, 0)), [xt, wt, b[:3]])
+    grads = kernel("conv2d_backward")(rng.standard_normal((3, 4, 4, 7)), x, w, (2, 1), (1, 1))
+    grads += kernel("conv_transpose2d_backward")(rng.standard_normal(y.shape), xt, wt, (2, 2), (1, 1))
+    assert all(g.flags.c_contiguous for g in grads)
+    # C_out > C_in kH kW: the weight gradient takes the other branch of _times_transpose.
+    gradcheck(lambda *t: conv2d(*t, padding=1), [rng.standard_normal((2, 1, 4, 3)), rng.standard_normal((5, 1, 2, 1))])
+
+
 # ---- clear errors ----------------------------------------------------------------------------
 def test_errors():
     x = Tensor(np.zeros((2, 3, 8, 8)))
