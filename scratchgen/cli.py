@@ -241,6 +241,8 @@ COMMANDS = {"train": command_train, "sample": command_sample, "eval": command_ev
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # everything after `bench` belongs to python -m benchmarks, options first or not
+        return command_bench(argparse.Namespace(rest=argv[1:]))
     if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-") and argv[1] not in _models():
         print(f"scratchgen: unknown model {argv[1]!r}; valid models: {', '.join(sorted(_models()))}", file=sys.stderr)
         return 2

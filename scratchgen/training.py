@@ -150,7 +150,10 @@ class Trainer:
         record.update({f"validation_{k}": float(v) for k, v in model.evaluate(validation.x, validation.y, eval_rng).items()})
         self.history.append(record)
         if options.pictures:
-            model.save_pictures(options.out_dir, self.data, np.random.default_rng([options.seed, 2]), tag=f"epoch{self.epoch:03d}")
+            # Per-epoch pictures (same fixed noise every epoch, so a learner watches one sample converge)
+            # go to a subfolder; the final ones sit at the top of the output directory.
+            model.save_pictures(os.path.join(options.out_dir, "epochs"), self.data, np.random.default_rng([options.seed, 2]),
+                                tag=f"epoch{self.epoch:03d}")
         self.save()
         summary = ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch")
         print(f"epoch {self.epoch}: {summary}", flush=True)
