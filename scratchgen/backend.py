@@ -20,15 +20,22 @@ get_array_module(x)``, so on a GPU backend the fallback runs as CuPy on device a
 as a hidden copy to the host. ``kernel_table()`` lists, for every kernel, which
 implementation each backend really uses, so no fallback is silent.
 
-Asking for a backend that cannot run (package missing, no GPU) raises
-``BackendUnavailableError`` saying what is missing and how to install it.
+Some accelerated kernels exist but are deliberately *not* used: where NumPy's SIMD
+transcendentals (AVX-512 ``tanh``, say) beat a scalar Numba loop, the Numba version is
+registered with ``active=False`` and a note saying why. It stays importable for benchmarks
+and parity tests (``shelved_kernels()``), the backend keeps the NumPy reference for that
+name, and ``kernel_notes()`` / ``describe()`` say so.
+
+Asking for a backend that cannot run (package missing, no GPU, a driver or CUDA library
+mismatch) raises ``BackendUnavailableError`` saying what is missing and how to install it.
+Nothing ever falls back silently to another backend.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib
 import os
-from typing import Callable, Dict, Iterator
+from typing import Callable, Dict, Iterator, Tuple
 
 import numpy as np
 
@@ -49,23 +56,41 @@ _BACKEND_MODULES = {
     "numba-cuda": "kernels.numba_cuda",
     "cupy": "kernels.cupy_backend",
 }
+_INSTALL_HINT = {
+    "numba": "pip install scratchgen[numba]",
+    "numba-cuda": "pip install scratchgen[cuda]",
+    "cupy": "pip install scratchgen[cuda]",
+}
 
 _KERNELS: Dict[str, Dict[str, Callable]] = {}
+# Implementations written but not used by their backend: name -> backend -> (function, why).
+_SHELVED: Dict[str, Dict[str, Tuple[Callable, str]]] = {}
 _current_backend = "numpy"
 _loaded_backends = {"numpy"}
 
 
 class BackendUnavailableError(RuntimeError):
-    """Raised when a backend is asked for but cannot run here."""
+    """Raised when a backend is asked for but cannot run here (the message says how to fix it)."""
 
 
-def register_kernel(name: str, backend: str = "numpy"):
-    """Decorator: register ``fn`` as the ``backend`` implementation of kernel ``name``."""
+def register_kernel(name: str, backend: str = "numpy", *, active: bool = True, note: str = ""):
+    """Decorator: register ``fn`` as the ``backend`` implementation of kernel ``name``.
+
+    ``active=False`` shelves it instead: the backend keeps using the next implementation on its
+    fallback chain (the NumPy reference) and ``note`` records why, for ``kernel_notes()``.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"register_kernel: unknown backend {backend!r}; choose one of {BACKENDS}")
+    if not active and not note:
+        raise ValueError(f"register_kernel: shelving {name!r} on {backend!r} needs a note saying why")
 
     def decorate(fn: Callable) -> Callable:
-        _KERNELS.setdefault(name, {})[backend] = fn
+        if active:
+            _KERNELS.setdefault(name, {})[backend] = fn
+            _SHELVED.get(name, {}).pop(backend, None)
+        else:
+            _SHELVED.setdefault(name, {})[backend] = (fn, note)
+            _KERNELS.get(name, {}).pop(backend, None)
         return fn
 
     return decorate
@@ -78,20 +103,24 @@ def _load_backend(name: str) -> None:
     if name in _loaded_backends:
         return
     module_name = _BACKEND_MODULES[name]
+    hint = _INSTALL_HINT[name]
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        extra = "numba" if name == "numba" else "cuda"
         raise BackendUnavailableError(
-            f"backend {name!r} cannot be loaded ({error}); install it with "
-            f"`pip install scratchgen[{extra}]`"
+            f"backend {name!r} cannot be loaded: {error}; install it with `{hint}`"
+        ) from error
+    except Exception as error:  # a CUDA library or driver mismatch fails at import with anything
+        raise BackendUnavailableError(
+            f"backend {name!r} failed to load ({type(error).__name__}: {error}); "
+            f"check the CUDA driver and libraries, or reinstall with `{hint}`"
         ) from error
     module.check_available()
     _loaded_backends.add(name)
 
 
 def set_backend(name: str) -> None:
-    """Make ``name`` the current backend (loads and checks it first)."""
+    """Make ``name`` the current backend (loads and checks it first; raises if it cannot run)."""
     global _current_backend
     _load_backend(name)
     _current_backend = name
@@ -125,9 +154,14 @@ def kernel(name: str) -> Callable:
 
 
 def kernel_table() -> Dict[str, Dict[str, str]]:
-    """For every kernel and every loaded backend: which implementation runs (no silent fallback)."""
+    """For every kernel and every backend: which implementation runs (no silent fallback).
+
+    Only backends whose module has been imported have registered anything; call
+    ``backend_status()`` (or ``describe()``) first to load every backend that can load.
+    """
     table = {}
-    for name, implementations in sorted(_KERNELS.items()):
+    for name in sorted(set(_KERNELS) | set(_SHELVED)):
+        implementations = _KERNELS.get(name, {})
         row = {}
         for backend in BACKENDS:
             chosen = next((b for b in FALLBACKS[backend] if b in implementations), None)
@@ -136,9 +170,32 @@ def kernel_table() -> Dict[str, Dict[str, str]]:
     return table
 
 
+def kernel_notes() -> Dict[str, Dict[str, str]]:
+    """Kernel name -> backend -> why that backend keeps the NumPy reference for it."""
+    return {name: {b: note for b, (_, note) in shelved.items()} for name, shelved in _SHELVED.items() if shelved}
+
+
 def registered_kernels() -> Dict[str, Dict[str, Callable]]:
     """The raw registry: kernel name -> {backend: function}. For parity tests and benchmarks."""
     return _KERNELS
+
+
+def shelved_kernels() -> Dict[str, Dict[str, Callable]]:
+    """Implementations registered with ``active=False``: name -> {backend: function}."""
+    return {name: {b: fn for b, (fn, _) in shelved.items()} for name, shelved in _SHELVED.items() if shelved}
+
+
+def implementation(name: str, backend: str) -> Callable:
+    """The function ``backend`` registered for ``name``, active or shelved (KeyError if none).
+
+    Unlike ``kernel`` this never follows a fallback chain: benchmarks and parity tests use it to
+    run exactly the implementation they name.
+    """
+    if backend in _KERNELS.get(name, {}):
+        return _KERNELS[name][backend]
+    if backend in _SHELVED.get(name, {}):
+        return _SHELVED[name][backend][0]
+    raise KeyError(f"backend {backend!r} has no implementation of kernel {name!r}")
 
 
 def get_array_module(*arrays):
@@ -155,7 +212,80 @@ def get_array_module(*arrays):
     return np
 
 
+# ---- what can run here -----------------------------------------------------------------------
+def backend_status(name: str) -> Tuple[bool, str]:
+    """``(True, details)`` if backend ``name`` can run here, else ``(False, why and how to fix)``.
+
+    Loads the backend's kernels module as a side effect (so ``kernel_table`` lists its kernels).
+    """
+    try:
+        _load_backend(name)
+    except BackendUnavailableError as error:
+        return False, str(error)
+    if name == "numpy":
+        return True, f"numpy {np.__version__} (the reference)"
+    module = importlib.import_module(_BACKEND_MODULES[name])
+    info = getattr(module, "info", None)
+    return True, info() if info is not None else "available"
+
+
+def available_backends() -> Tuple[str, ...]:
+    """The backends that can run on this machine, in ``BACKENDS`` order."""
+    return tuple(name for name in BACKENDS if backend_status(name)[0])
+
+
+def format_kernel_table() -> str:
+    """``kernel_table()`` as text: one row per kernel, which implementation each backend runs."""
+    table = kernel_table()
+    notes = kernel_notes()
+    width = max([len(name) for name in table] + [6])
+    lines = [f"{'kernel':<{width}}  " + "  ".join(f"{b:<10}" for b in BACKENDS)]
+    for name, row in table.items():
+        cells = []
+        for backend in BACKENDS:
+            cell = row[backend]
+            if backend in notes.get(name, {}):
+                cell += "*"  # this backend has its own version but keeps the reference
+            cells.append(f"{cell:<10}")
+        lines.append(f"{name:<{width}}  " + "  ".join(cells))
+    lines.append("(numpy = the reference; on the GPU backends it runs on CuPy arrays, never on the host)")
+    kept = [(name, b, note) for name, by_backend in sorted(notes.items()) for b, note in by_backend.items()]
+    if kept:
+        lines.append("* keeps the NumPy reference although an own version exists:")
+        lines.extend(f"    {name} on {b}: {note}" for name, b, note in kept)
+    return "\n".join(lines)
+
+
+def describe(kernels: bool = False) -> str:
+    """What ``scratchgen info`` prints: each backend (available, or why not), devices, versions.
+
+    ``kernels=True`` appends ``format_kernel_table()``. Never raises for a missing backend.
+    """
+    from . import device
+
+    lines = [f"current backend: {get_backend()}", "backends:"]
+    for name in BACKENDS:
+        ok, details = backend_status(name)
+        lines.append(f"  {name:<11} {'yes' if ok else 'no ':<4} {details}")
+    lines.append("devices:")
+    lines.extend(f"  {line}" for line in device.describe_devices())
+    lines.append("threads: " + ", ".join(
+        f"{var}={os.environ.get(var, 'unset')}"
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+    ))
+    if kernels:
+        lines.append(format_kernel_table())
+    else:
+        notes = kernel_notes()
+        lines.append(f"kernels: {len(kernel_table())} registered ({len(notes)} kept on NumPy somewhere; "
+                     f"scratchgen.backend.format_kernel_table() lists them)")
+    return "\n".join(lines)
+
+
 def _init_from_environment() -> None:
     name = os.environ.get("SCRATCHGEN_BACKEND")
     if name:
-        set_backend(name)
+        try:
+            set_backend(name)
+        except BackendUnavailableError as error:
+            raise BackendUnavailableError(f"SCRATCHGEN_BACKEND={name}: {error}") from error

@@ -159,6 +159,16 @@ class Optimizer:
                 arrays[i] = get_array_module(self.params[i].data).zeros_like(self.params[i].data)
         return [arrays[i] for i in indices]
 
+    def to(self, device) -> "Optimizer":
+        """Move the state arrays already allocated to ``device`` (after moving the model there)."""
+        from .device import to_device
+
+        for arrays in self.state.values():
+            for i, array in enumerate(arrays):
+                if array is not None:
+                    arrays[i] = to_device(array, device)
+        return self
+
     # ---- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, np.ndarray]:
         """Plain host arrays: ``steps``, each hyperparameter (0-d), and ``<state>.<i>`` for allocated state."""

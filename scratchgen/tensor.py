@@ -86,6 +86,27 @@ class Tensor:
             return self.data
         return self.data.get()
 
+    @property
+    def device(self):
+        """Where the data lives: ``Device("cpu")`` or ``Device("cuda", i)`` (prints as "cpu"/"cuda:i")."""
+        from .device import device_of
+
+        return device_of(self.data)
+
+    def to(self, device) -> "Tensor":
+        """This tensor on ``device`` ("cpu", "cuda", "cuda:i"): itself if already there, else a copy.
+
+        The copy is a new *leaf* with the same ``requires_grad`` (moving is not an op: move
+        inputs and parameters before building the graph, never inside a training step).
+        """
+        from .device import device_of, parse_device, to_device
+
+        target = parse_device(device)
+        current = device_of(self.data)
+        if current.kind == target.kind and (target.index is None or target.index == current.index):
+            return self
+        return Tensor(to_device(self.data, target), requires_grad=self.requires_grad)
+
     def detach(self) -> "Tensor":
         """A new leaf sharing this tensor's data, cut from the graph."""
         return Tensor(self.data)

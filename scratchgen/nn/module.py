@@ -30,7 +30,7 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ..backend import BackendUnavailableError, get_array_module
+from ..backend import get_array_module
 from ..tensor import Tensor
 
 __all__ = ["Parameter", "Module", "StateDictError", "LoadResult"]
@@ -329,15 +329,8 @@ class Module:
 
 
 def _device_mover(device: str) -> Callable:
-    device = str(device).lower()
-    if device == "cpu":
-        return _to_host
-    if device in ("cuda", "gpu") or device.startswith("cuda:"):
-        try:
-            import cupy
-        except ImportError as error:
-            raise BackendUnavailableError(
-                f"Module.to({device!r}) needs CuPy ({error}); install it with `pip install scratchgen[cuda]`"
-            ) from error
-        return cupy.asarray
-    raise ValueError(f"Module.to: unknown device {device!r}; use 'cpu' or 'cuda'")
+    """``array -> array on device``; a missing GPU or CuPy raises BackendUnavailableError saying why."""
+    from ..device import parse_device, to_device
+
+    target = parse_device(device)  # "cpu", "cuda", "cuda:i"; anything else is a ValueError
+    return lambda array: to_device(array, target)

@@ -1,0 +1,41 @@
+"""Accelerated kernels: the same names and signatures as the NumPy references, on other backends.
+
+Each backend is a subpackage with one module per kernel family, so a reader can put the three
+versions of a kernel side by side::
+
+    kernels/numba_cpu/     njit(parallel=True) loops over host arrays          backend "numba"
+    kernels/numba_cuda/    @cuda.jit kernels (CuPy arrays via __cuda_array_interface__,
+                           or host arrays in the CUDA simulator)              backend "numba-cuda"
+    kernels/cupy_backend/  CuPy ElementwiseKernel / RawKernel / fused kernels  backend "cupy"
+
+    family           references in                 kernels
+    activations      scratchgen/ops/activations.py  sigmoid tanh relu leaky_relu softplus (forward, backward)
+    losses           scratchgen/ops/losses.py       sigmoid_bce_with_logits (forward, backward)
+    divergences      scratchgen/ops/divergences.py  gaussian_kl_standard, reparameterize, contractive_penalty
+    optim            scratchgen/optim.py            adam_update (fused over all parameters), sgd_update
+    rbm              scratchgen/models/rbm_kernels.py  rbm_sample_hidden/visible, rbm_gibbs_step, rbm_cd_statistics
+    conv             scratchgen/ops/conv.py         im2col col2im conv2d conv_transpose2d (forward, backward)
+    normalization    scratchgen/ops/normalization.py  batch_norm (forward, backward)
+    gemm             (numba_cuda only)              a tiled shared-memory GEMM for learners
+
+Importing a subpackage registers its kernels with ``scratchgen.backend.register_kernel(name,
+backend=...)``; it imports only if its packages are installed, and its ``check_available()``
+raises ``BackendUnavailableError`` (what is missing, how to install it) when it cannot run.
+Use them through the switch (``scratchgen.set_backend("numba")``), never by importing them.
+
+What each backend leaves to the NumPy reference, and why (``scratchgen.backend.format_kernel_table()``):
+
+* numba: ``tanh_forward`` is written but shelved - NumPy's AVX-512 ``tanh`` is a single SIMD
+  pass and beats our expm1-based loop about 3x. ``gaussian_kl_standard_forward/backward`` are
+  shelved too: NumPy's AVX-512 ``expm1`` wins on a VAE's small, cache-resident (N, latent)
+  arrays (the fused loop only wins at millions of elements). Elementwise inputs under ``SMALL_INPUT``
+  (8,192) elements go to the reference too: starting a parallel loop costs more than NumPy
+  needs for them. ``rbm_cd_statistics`` has no Numba version: it is two GEMMs, BLAS's work
+  either way. The loops' exp/expm1/log1p are our own vectorisable versions (``numba_cpu/_math.py``),
+  because Numba's ``math.exp`` is a scalar libm call that would lose to NumPy's SIMD.
+* numba-cuda: kernels it lacks (the CD statistics, the conv *ops*, the other losses) run on
+  CuPy (its fallback), matmuls on cuBLAS. ``kernels.ptxcheck`` compiles every kernel for a
+  real GPU architecture without one (the simulator cannot catch type errors).
+* cupy: the conv ops and batch norm are the reference running on CuPy arrays (its im2col and
+  col2im are ours; CuPy's reductions are already single kernels).
+"""

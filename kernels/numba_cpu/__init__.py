@@ -1,0 +1,52 @@
+"""The ``numba`` backend: Numba CPU kernels (``njit(parallel=True)``) on NumPy arrays.
+
+Importing this package registers every kernel below under backend "numba"; it fails with
+ImportError when Numba is not installed (``scratchgen.set_backend("numba")`` turns that into
+BackendUnavailableError with the install command). A kernel the backend does not implement,
+or implements but keeps on NumPy because NumPy is faster (``scratchgen.backend.kernel_notes``),
+runs the NumPy reference: Numba CPU works on the same host arrays, so that costs no copy.
+
+Threads: ``NUMBA_NUM_THREADS`` (read when Numba is first imported) sets the pool size. On a
+2-core machine also set ``OPENBLAS_NUM_THREADS`` so that BLAS and Numba do not both spawn a
+thread per core; on a machine shared with other busy processes use one thread (a parallel
+loop then waits milliseconds for its second thread to get a core). Two size rules keep small
+inputs cheap (``_jit.py``): elementwise inputs under ``SMALL_INPUT`` elements go to NumPy, and
+loops under ``PARALLEL_MIN`` elements run on the calling thread only.
+"""
+from __future__ import annotations
+
+try:
+    import numba
+except ImportError as error:  # pragma: no cover - exercised by monkeypatching in the tests
+    raise ImportError(f"the numba backend needs Numba, which is not installed ({error})") from error
+
+from scratchgen.backend import BackendUnavailableError
+
+from . import activations, conv, divergences, losses, normalization, optim, rbm  # noqa: F401,E402  (register)
+
+MIN_NUMBA = (0, 61)
+
+
+def _version_tuple(text: str):
+    return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
+
+
+def check_available() -> None:
+    """Raise BackendUnavailableError if this Numba cannot run the kernels."""
+    if _version_tuple(numba.__version__) < MIN_NUMBA:
+        raise BackendUnavailableError(
+            f"backend 'numba' needs numba >= {'.'.join(map(str, MIN_NUMBA))}, found {numba.__version__}; "
+            f"upgrade with `pip install -U scratchgen[numba]`"
+        )
+
+
+def info() -> str:
+    """Versions and threading, for ``scratchgen info``."""
+    import llvmlite
+
+    try:
+        layer = numba.threading_layer()  # known once a parallel kernel has run
+    except ValueError:
+        layer = f"{numba.config.THREADING_LAYER} (picked at the first parallel call)"
+    return (f"numba {numba.__version__}, llvmlite {llvmlite.__version__}, "
+            f"{numba.get_num_threads()} thread(s) (NUMBA_NUM_THREADS), threading layer {layer}")

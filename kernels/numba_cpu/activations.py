@@ -1,0 +1,144 @@
+"""Elementwise activations, forward and backward: one fused ``prange`` loop per kernel.
+
+NumPy evaluates ``sigmoid`` as eight array passes (abs, negate, exp, add, divide, divide,
+compare, where), each writing a temporary; the loops below read the input once and write the
+output once. The transcendental parts use the vectorisable ``exp``/``expm1``/``log1p_unit``
+of ``_math.py``, so the loops keep NumPy's SIMD width as well, in the data's own precision.
+
+tanh is the exception: NumPy's own AVX-512 ``tanh`` is a single pass already, and our expm1
+route (tanh|x| = -t / (2 + t), t = expm1(-2|x|)) cannot beat it, so the numba backend keeps
+NumPy's ``tanh_forward`` (the version here stays for benchmarks and parity tests).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from scratchgen.backend import register_kernel
+from scratchgen.ops import activations as reference
+
+from . import _math
+from ._jit import jit, run_elementwise
+
+TWO = np.float32(2)  # a float32 constant keeps float32 loops in float32 (and float64 ones in float64)
+
+# ---- the compiled loops: flat 1-D inputs, then scalars, then flat outputs ---------------------
+
+
+@jit(fma=True)
+def _sigmoid_forward(x, out):
+    for i in prange(x.size):
+        out[i] = _math.sigmoid(x[i])
+
+
+@jit
+def _sigmoid_backward(grad, y, out):
+    for i in prange(grad.size):
+        out[i] = grad[i] * y[i] * (1.0 - y[i])
+
+
+@jit(fma=True)
+def _tanh_forward(x, out):
+    for i in prange(x.size):
+        v = abs(x[i])
+        t = _math.expm1(-(v + v))
+        magnitude = -t / (t + TWO)  # tanh|x| = (1 - e^{-2|x|}) / (1 + e^{-2|x|}) = -t / (2 + t)
+        out[i] = magnitude if x[i] >= 0 else -magnitude
+
+
+@jit
+def _tanh_backward(grad, y, out):
+    for i in prange(grad.size):
+        out[i] = grad[i] * (1.0 - y[i] * y[i])
+
+
+@jit
+def _relu_forward(x, out):
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = v if (v > 0 or v != v) else 0.0  # NaN passes through, as in np.maximum
+
+
+@jit
+def _relu_backward(grad, x, out):
+    for i in prange(grad.size):
+        out[i] = grad[i] * (1.0 if x[i] > 0 else 0.0)
+
+
+@jit
+def _leaky_relu_forward(x, slope, out):
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = v if v > 0 else slope * v
+
+
+@jit
+def _leaky_relu_backward(grad, x, slope, out):
+    for i in prange(grad.size):
+        out[i] = grad[i] if x[i] > 0 else slope * grad[i]
+
+
+@jit(fma=True)
+def _softplus_forward(x, out):
+    for i in prange(x.size):
+        out[i] = _math.softplus(x[i])
+
+
+@jit(fma=True)
+def _softplus_backward(grad, x, out):
+    for i in prange(grad.size):
+        out[i] = grad[i] * _math.sigmoid(x[i])
+
+
+# ---- the registered kernels: same signatures as scratchgen/ops/activations.py ---------------
+
+
+@register_kernel("sigmoid_forward", backend="numba")
+def sigmoid_forward(x):
+    return run_elementwise(_sigmoid_forward, reference.sigmoid_forward, x)
+
+
+@register_kernel("sigmoid_backward", backend="numba")
+def sigmoid_backward(grad, y):
+    return run_elementwise(_sigmoid_backward, reference.sigmoid_backward, grad, y)
+
+
+@register_kernel("tanh_forward", backend="numba", active=False,
+                 note="NumPy's AVX-512 tanh is one SIMD pass already; the expm1-based loop is slower")
+def tanh_forward(x):
+    return run_elementwise(_tanh_forward, reference.tanh_forward, x)
+
+
+@register_kernel("tanh_backward", backend="numba")
+def tanh_backward(grad, y):
+    return run_elementwise(_tanh_backward, reference.tanh_backward, grad, y)
+
+
+@register_kernel("relu_forward", backend="numba")
+def relu_forward(x):
+    return run_elementwise(_relu_forward, reference.relu_forward, x)
+
+
+@register_kernel("relu_backward", backend="numba")
+def relu_backward(grad, x):
+    return run_elementwise(_relu_backward, reference.relu_backward, grad, x)
+
+
+@register_kernel("leaky_relu_forward", backend="numba")
+def leaky_relu_forward(x, slope):
+    return run_elementwise(_leaky_relu_forward, reference.leaky_relu_forward, x, scalars=(float(slope),))
+
+
+@register_kernel("leaky_relu_backward", backend="numba")
+def leaky_relu_backward(grad, x, slope):
+    return run_elementwise(_leaky_relu_backward, reference.leaky_relu_backward, grad, x, scalars=(float(slope),))
+
+
+@register_kernel("softplus_forward", backend="numba")
+def softplus_forward(x):
+    return run_elementwise(_softplus_forward, reference.softplus_forward, x)
+
+
+@register_kernel("softplus_backward", backend="numba")
+def softplus_backward(grad, x):
+    return run_elementwise(_softplus_backward, reference.softplus_backward, grad, x)

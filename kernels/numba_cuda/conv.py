@@ -1,0 +1,211 @@
+"""Convolutions on the GPU: im2col / col2im kernels around cuBLAS GEMMs.
+
+* ``im2col``: one thread per element of the column matrix cols (C kH kW, N OH OW); it reads
+  the one input pixel it copies (or writes the padding 0). Neighbouring threads write
+  neighbouring columns, so the writes coalesce.
+* ``col2im``: one thread per *input* pixel, which gathers the (at most kH kW) column entries
+  that came from it: no two threads write the same pixel, so no atomics, and the sum runs in
+  the reference's (i, j) order, so it is reproducible run to run (an atomicAdd scatter is not).
+  Pixel (h, w) received cols[(c, i, j), (n, a, b)] when a sH + i = h + pH, i.e. for each i
+  with (h + pH - i) divisible by sH and a = (h + pH - i) / sH inside [0, OH).
+* ``(N, C, H, W) <-> (C, N H W)`` layout changes (bias added on the way) are one kernel each.
+
+The GEMMs are CuPy's ``@`` (cuBLAS). In the simulator the same code runs on host arrays.
+"""
+from __future__ import annotations
+
+from numba import cuda
+
+from scratchgen.backend import get_array_module, register_kernel
+from scratchgen.ops import conv as reference
+from scratchgen.ops.conv import conv_output_size, conv_transpose_output_size
+
+from ._launch import device_float_arrays, launch
+
+
+@cuda.jit
+def _im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):
+    n_images, channels, height, width = x.shape
+    n_cols = n_images * oh * ow
+    for index in range(cuda.grid(1), cols.shape[0] * n_cols, cuda.gridsize(1)):
+        row, col = index // n_cols, index % n_cols
+        c, i, j = row // (kh * kw), (row // kw) % kh, row % kw
+        n, a, b = col // (oh * ow), (col // ow) % oh, col % ow
+        h, w = a * sh + i - ph, b * sw + j - pw
+        if 0 <= h < height and 0 <= w < width:
+            cols[row, col] = x[n, c, h, w]
+        else:
+            cols[row, col] = 0.0
+
+
+@cuda.jit
+def _col2im(cols, kh, kw, sh, sw, ph, pw, oh, ow, x):
+    n_images, channels, height, width = x.shape
+    for index in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        n, c = index // (channels * height * width), (index // (height * width)) % channels
+        h, w = (index // width) % height, index % width
+        total = 0.0
+        for i in range(kh):
+            da = h + ph - i
+            if da < 0 or da % sh != 0 or da // sh >= oh:
+                continue
+            a = da // sh
+            for j in range(kw):
+                db = w + pw - j
+                if db < 0 or db % sw != 0 or db // sw >= ow:
+                    continue
+                total += cols[(c * kh + i) * kw + j, (n * oh + a) * ow + db // sw]
+        x[n, c, h, w] = total
+
+
+@cuda.jit
+def _channels_first(y, out):
+    """y (N, C, H, W) -> out (C, N H W)."""
+    n_images, channels, height, width = y.shape
+    plane = height * width
+    for index in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        c, rest = index // (n_images * plane), index % (n_images * plane)
+        n, p = rest // plane, rest % plane
+        out[c, rest] = y[n, c, p // width, p % width]
+
+
+@cuda.jit
+def _batch_first(y_mat, bias, has_bias, out):
+    """y_mat (C, N H W) -> out (N, C, H, W) (+ bias[c])."""
+    n_images, channels, height, width = out.shape
+    plane = height * width
+    for index in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        n, c, p = index // (channels * plane), (index // plane) % channels, index % plane
+        value = y_mat[c, n * plane + p]
+        if has_bias:
+            value += bias[c]
+        out[n, c, p // width, p % width] = value
+
+
+def _im2col_array(x, kernel_size, stride, padding):
+    xp = get_array_module(x)
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    n, c, h, w = x.shape
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    cols = xp.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
+    if cols.size:
+        launch(_im2col, cols.size)(xp.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, oh, ow, cols)
+    return cols
+
+
+def _col2im_array(cols, x_shape, kernel_size, stride, padding):
+    xp = get_array_module(cols)
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    n, c, h, w = x_shape
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    if cols.shape != (c * kh * kw, n * oh * ow):
+        raise ValueError(f"col2im: cols has shape {cols.shape}, expected {(c * kh * kw, n * oh * ow)} for x_shape {tuple(x_shape)}")
+    x = xp.empty((n, c, h, w), dtype=cols.dtype)
+    if x.size:
+        launch(_col2im, x.size)(xp.ascontiguousarray(cols), kh, kw, sh, sw, ph, pw, oh, ow, x)
+    return x
+
+
+def _channels_first_array(y):
+    xp = get_array_module(y)
+    n, c, h, w = y.shape
+    out = xp.empty((c, n * h * w), dtype=y.dtype)
+    if out.size:
+        launch(_channels_first, out.size)(xp.ascontiguousarray(y), out)
+    return out
+
+
+def _batch_first_array(y_mat, bias, n, h, w):
+    xp = get_array_module(y_mat)
+    out = xp.empty((n, y_mat.shape[0], h, w), dtype=y_mat.dtype)
+    has_bias = bias is not None
+    if out.size:
+        launch(_batch_first, out.size)(xp.ascontiguousarray(y_mat), bias if has_bias else xp.empty(0, y_mat.dtype),
+                                       has_bias, out)
+    return out
+
+
+def _ok(*arrays) -> bool:
+    return device_float_arrays(*(a for a in arrays if a is not None))
+
+
+@register_kernel("im2col", backend="numba-cuda")
+def im2col(x, kernel_size, stride, padding):
+    if not _ok(x):
+        return reference.im2col(x, kernel_size, stride, padding)
+    return _im2col_array(x, kernel_size, stride, padding)
+
+
+@register_kernel("col2im", backend="numba-cuda")
+def col2im(cols, x_shape, kernel_size, stride, padding):
+    if not _ok(cols):
+        return reference.col2im(cols, x_shape, kernel_size, stride, padding)
+    return _col2im_array(cols, x_shape, kernel_size, stride, padding)
+
+
+def _input_grad(grad_mat, weight, x_shape, stride, padding):
+    c_out, _, kh, kw = weight.shape
+    return _col2im_array(weight.reshape(c_out, -1).T @ grad_mat, x_shape, (kh, kw), stride, padding)
+
+
+@register_kernel("conv2d_forward", backend="numba-cuda")
+def conv2d_forward(x, weight, bias, stride, padding):
+    if not _ok(x, weight, bias):
+        return reference.conv2d_forward(x, weight, bias, stride, padding)
+    n, _, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
+    cols = _im2col_array(x, (kh, kw), stride, padding)
+    return _batch_first_array(weight.reshape(c_out, -1) @ cols, bias, n, oh, ow)
+
+
+@register_kernel("conv2d_backward", backend="numba-cuda")
+def conv2d_backward(grad, x, weight, stride, padding,
+                    needs_input_grad=True, needs_weight_grad=True, needs_bias_grad=True):
+    if not _ok(grad, x, weight):
+        return reference.conv2d_backward(grad, x, weight, stride, padding,
+                                         needs_input_grad, needs_weight_grad, needs_bias_grad)
+    g = _channels_first_array(grad)
+    grad_x = grad_w = grad_b = None
+    if needs_bias_grad:
+        grad_b = g.sum(axis=1)
+    if needs_weight_grad:
+        cols = _im2col_array(x, weight.shape[2:], stride, padding)
+        grad_w = (g @ cols.T).reshape(weight.shape)
+    if needs_input_grad:
+        grad_x = _input_grad(g, weight, x.shape, stride, padding)
+    return grad_x, grad_w, grad_b
+
+
+@register_kernel("conv_transpose2d_forward", backend="numba-cuda")
+def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
+    if not _ok(x, weight, bias):
+        return reference.conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding)
+    n, _, h, w = x.shape
+    _, c_out, kh, kw = weight.shape
+    h_out = conv_transpose_output_size(h, kh, stride[0], padding[0], output_padding[0])
+    w_out = conv_transpose_output_size(w, kw, stride[1], padding[1], output_padding[1])
+    y = _input_grad(_channels_first_array(x), weight, (n, c_out, h_out, w_out), stride, padding)
+    if bias is not None:
+        y += bias[:, None, None]
+    return y
+
+
+@register_kernel("conv_transpose2d_backward", backend="numba-cuda")
+def conv_transpose2d_backward(grad, x, weight, stride, padding,
+                              needs_input_grad=True, needs_weight_grad=True, needs_bias_grad=True):
+    if not _ok(grad, x, weight):
+        return reference.conv_transpose2d_backward(grad, x, weight, stride, padding,
+                                                   needs_input_grad, needs_weight_grad, needs_bias_grad)
+    n, c_in, h, w = x.shape
+    kh, kw = weight.shape[2:]
+    grad_x = grad_w = grad_b = None
+    if needs_bias_grad:
+        grad_b = grad.sum(axis=(0, 2, 3))
+    if needs_input_grad or needs_weight_grad:
+        cols = _im2col_array(grad, (kh, kw), stride, padding)
+        if needs_input_grad:
+            grad_x = _batch_first_array(weight.reshape(c_in, -1) @ cols, None, n, h, w)
+        if needs_weight_grad:
+            grad_w = (_channels_first_array(x) @ cols.T).reshape(weight.shape)
+    return grad_x, grad_w, grad_b

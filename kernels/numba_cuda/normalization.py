@@ -1,0 +1,151 @@
+"""Batch normalisation on the GPU: per-channel reductions in shared memory, then elementwise kernels.
+
+x: (N, C, L). Statistics: one *block* per channel. Its threads stride over the channel's
+M = N L values, each keeping a private partial sum; the partial sums meet in shared memory
+and are added pairwise in log2(threads) steps (a tree reduction):
+
+    stride = threads / 2
+    while stride > 0:
+        if t < stride: partial[t] += partial[t + stride]
+        syncthreads();  stride /= 2
+
+Two passes, as in the reference (mean, then the sum of squared deviations from it), so no
+E[x^2] - E[x]^2 cancellation. Sums are accumulated in float64. The normalisation and the
+input gradient are elementwise kernels over all N C L values.
+"""
+from __future__ import annotations
+
+
+from numba import cuda, float64
+
+from scratchgen.backend import get_array_module, register_kernel
+from scratchgen.ops import normalization as reference
+
+from ._launch import THREADS, configure, device_float_arrays, launch
+
+_BLOCK = THREADS  # threads per channel block; a power of two
+
+
+@cuda.jit(device=True, inline=True)
+def _block_sum(partial, value):
+    """Sum ``value`` over the block's threads (tree reduction in shared memory); all threads get it."""
+    t = cuda.threadIdx.x
+    partial[t] = value
+    cuda.syncthreads()
+    stride = cuda.blockDim.x // 2
+    while stride > 0:
+        if t < stride:
+            partial[t] += partial[t + stride]
+        cuda.syncthreads()
+        stride //= 2
+    total = partial[0]
+    cuda.syncthreads()  # everyone has read partial[0] before it is reused
+    return total
+
+
+@cuda.jit
+def _channel_stats(x, mean, var):
+    n_images, channels, length = x.shape
+    c = cuda.blockIdx.x
+    count = n_images * length
+    partial = cuda.shared.array(_BLOCK, float64)
+    local = 0.0
+    for k in range(cuda.threadIdx.x, count, cuda.blockDim.x):
+        local += x[k // length, c, k % length]
+    m = _block_sum(partial, local) / count
+    local = 0.0
+    for k in range(cuda.threadIdx.x, count, cuda.blockDim.x):
+        d = x[k // length, c, k % length] - m
+        local += d * d
+    v = _block_sum(partial, local) / count
+    if cuda.threadIdx.x == 0:
+        mean[c] = m
+        var[c] = v
+
+
+@cuda.jit
+def _grad_sums(grad, xhat, sum_g, sum_gx):
+    n_images, channels, length = grad.shape
+    c = cuda.blockIdx.x
+    count = n_images * length
+    partial = cuda.shared.array(_BLOCK, float64)
+    local_g, local_gx = 0.0, 0.0
+    for k in range(cuda.threadIdx.x, count, cuda.blockDim.x):
+        g = grad[k // length, c, k % length]
+        local_g += g
+        local_gx += g * xhat[k // length, c, k % length]
+    total_g = _block_sum(partial, local_g)
+    total_gx = _block_sum(partial, local_gx)
+    if cuda.threadIdx.x == 0:
+        sum_g[c] = total_g
+        sum_gx[c] = total_gx
+
+
+@cuda.jit
+def _normalize(x, mean, inv_std, gamma, beta, y, xhat):
+    n_images, channels, length = x.shape
+    for index in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        n, c, k = index // (channels * length), (index // length) % channels, index % length
+        h = (x[n, c, k] - mean[c]) * inv_std[c]
+        xhat[n, c, k] = h
+        y[n, c, k] = xhat[n, c, k] * gamma[c] + beta[c]
+
+
+@cuda.jit
+def _input_grad(grad, xhat, scale, mean_g, mean_gx, training, out):
+    n_images, channels, length = grad.shape
+    for index in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
+        n, c, k = index // (channels * length), (index // length) % channels, index % length
+        if training:
+            out[n, c, k] = (grad[n, c, k] - mean_g[c] - xhat[n, c, k] * mean_gx[c]) * scale[c]
+        else:
+            out[n, c, k] = grad[n, c, k] * scale[c]
+
+
+@register_kernel("batch_norm_forward", backend="numba-cuda")
+def batch_norm_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps):
+    if not device_float_arrays(x, gamma, beta) or x.ndim != 3 or (not training and running_mean is None) or x.size == 0:
+        return reference.batch_norm_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps)
+    xp = get_array_module(x)
+    x = xp.ascontiguousarray(x)
+    channels = x.shape[1]
+    if training:
+        count = x.shape[0] * x.shape[2]
+        mean, var = xp.empty(channels, x.dtype), xp.empty(channels, x.dtype)
+        configure(_channel_stats, channels, _BLOCK)(x, mean, var)
+        if running_mean is not None:
+            running_mean *= 1.0 - momentum
+            running_mean += momentum * mean
+        if running_var is not None:
+            running_var *= 1.0 - momentum
+            running_var += (momentum * count / (count - 1)) * var
+    else:
+        mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    y, xhat = xp.empty_like(x), xp.empty_like(x)
+    launch(_normalize, x.size)(x, xp.ascontiguousarray(mean), inv_std, gamma, beta, y, xhat)
+    return y, xhat, inv_std
+
+
+@register_kernel("batch_norm_backward", backend="numba-cuda")
+def batch_norm_backward(grad, xhat, gamma, inv_std, training,
+                        needs_input_grad=True, needs_gamma_grad=True, needs_beta_grad=True):
+    if not device_float_arrays(grad, xhat, gamma, inv_std) or grad.ndim != 3 or grad.size == 0:
+        return reference.batch_norm_backward(grad, xhat, gamma, inv_std, training,
+                                             needs_input_grad, needs_gamma_grad, needs_beta_grad)
+    xp = get_array_module(grad)
+    grad, xhat = xp.ascontiguousarray(grad), xp.ascontiguousarray(xhat)
+    channels = grad.shape[1]
+    need_sums = needs_gamma_grad or needs_beta_grad or (training and needs_input_grad)
+    grad_beta = grad_gamma = grad_x = None
+    if need_sums:
+        grad_beta, grad_gamma = xp.empty(channels, grad.dtype), xp.empty(channels, grad.dtype)
+        configure(_grad_sums, channels, _BLOCK)(grad, xhat, grad_beta, grad_gamma)
+    if needs_input_grad:
+        count = grad.shape[0] * grad.shape[2]
+        scale = gamma * inv_std
+        mean_g = grad_beta / count if training else scale
+        mean_gx = grad_gamma / count if training else scale
+        grad_x = xp.empty_like(grad)
+        launch(_input_grad, grad.size)(grad, xhat, scale, mean_g, mean_gx, bool(training), grad_x)
+    return grad_x, (grad_gamma if needs_gamma_grad else None), (grad_beta if needs_beta_grad else None)

@@ -1,0 +1,359 @@
+"""Parity cases: inputs for every kernel, and the comparison each backend must pass against NumPy.
+
+Used by ``tests/test_kernels_*.py`` (with hypothesis drawing the sizes) and by the benchmarks'
+self-check. A *case builder* takes ``(rng, dtype, dim)`` where ``dim(low, high)`` returns an int
+in [low, high] (hypothesis draws them in the tests) and returns the positional arguments of
+the kernel. ``compare`` checks one backend's result against the reference's:
+
+    max |got - expected| / max |expected|  <  1e-12 (float64)  or  1e-5 (float32)
+
+a norm-wise relative error per output array (element-wise relative errors are meaningless
+where a sum cancels to near 0). Arrays the kernel updates in place (Adam's moments, batch
+norm's running statistics) are compared the same way. Bernoulli samples must be equal except
+where the uniform lies within rounding of its probability.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Dict, Tuple
+
+import numpy as np
+
+from scratchgen.device import to_numpy
+
+RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
+
+Dim = Callable[[int, int], int]
+
+# Draws with an upper bound at most this are geometry (kernel size, stride, padding, flags),
+# which must keep its relation to other draws; larger bounds are sizes, free to scale up.
+GEOMETRY_MAX = 3
+
+
+def scaled_dim(rng, low: int, high: int, factor: int) -> int:
+    """A ``dim`` for larger-than-test sizes: sizes drawn from [high, factor * high], geometry at its maximum."""
+    if high <= GEOMETRY_MAX:
+        return high
+    return int(rng.integers(high, factor * high + 1))
+
+
+def _normal(rng, dtype, *shape):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _uniform(rng, dtype, *shape):
+    return rng.random(shape).astype(dtype)
+
+
+def _away_from_zero(rng, dtype, *shape):
+    """Normal draws pushed >= 0.1 away from 0 (relu's kink: any backend may round there differently)."""
+    x = rng.standard_normal(shape)
+    return (x + 0.1 * np.sign(x)).astype(dtype)
+
+
+# ---- case builders: (rng, dtype, dim) -> positional arguments ---------------------------------
+def _unary(scale=3.0):
+    return lambda rng, dt, dim: (_normal(rng, dt, dim(1, 5), dim(1, 9)) * dt.type(scale),)
+
+
+def _grad_and(builder):
+    """(grad, *inputs): the backward of an elementwise op given the forward's inputs."""
+
+    def build(rng, dt, dim):
+        inputs = builder(rng, dt, dim)
+        return (_normal(rng, dt, *inputs[0].shape),) + inputs
+
+    return build
+
+
+def _output_in_unit(rng, dt, dim):
+    return (_uniform(rng, dt, dim(1, 5), dim(1, 9)),)
+
+
+def _relu_case(rng, dt, dim):
+    return (_away_from_zero(rng, dt, dim(1, 5), dim(1, 9)),)
+
+
+def _bce(rng, dt, dim):
+    n, d = dim(1, 5), dim(1, 9)
+    return _normal(rng, dt, n, d) * dt.type(8), _uniform(rng, dt, n, d)
+
+
+def _two_normal(rng, dt, dim):
+    n, d = dim(1, 5), dim(1, 9)
+    return _normal(rng, dt, n, d), _normal(rng, dt, n, d)
+
+
+def _four_normal(rng, dt, dim):
+    n, d = dim(1, 5), dim(1, 9)
+    return tuple(_normal(rng, dt, n, d) for _ in range(4))
+
+
+def _reparameterize(rng, dt, dim):
+    n, d, samples = dim(1, 5), dim(1, 9), dim(1, 2)
+    return _normal(rng, dt, n, d), _normal(rng, dt, n, d), _normal(rng, dt, samples, n, d)
+
+
+def _reparameterize_backward(rng, dt, dim):
+    mu, logvar, eps = _reparameterize(rng, dt, dim)
+    return _normal(rng, dt, *eps.shape), logvar, eps
+
+
+def _contractive_forward(rng, dt, dim):
+    n, v, h = dim(1, 5), dim(1, 9), dim(1, 6)
+    return _normal(rng, dt, n, v), _normal(rng, dt, h, v) * dt.type(0.5), _normal(rng, dt, h)
+
+
+def _contractive_backward(rng, dt, dim):
+    x, weight, bias = _contractive_forward(rng, dt, dim)
+    hidden = _uniform(rng, dt, x.shape[0], weight.shape[0])
+    return _normal(rng, dt, x.shape[0]), x, weight, hidden
+
+
+def _binary(rng, dt, *shape):
+    return (rng.random(shape) < 0.5).astype(dt)
+
+
+def _rbm_hidden(rng, dt, dim):
+    n, v, h = dim(1, 5), dim(1, 9), dim(1, 6)
+    return _binary(rng, dt, n, v), _normal(rng, dt, v, h), _normal(rng, dt, h), _uniform(rng, dt, n, h)
+
+
+def _rbm_visible(rng, dt, dim):
+    n, v, h = dim(1, 5), dim(1, 9), dim(1, 6)
+    return _binary(rng, dt, n, h), _normal(rng, dt, v, h), _normal(rng, dt, v), _uniform(rng, dt, n, v)
+
+
+def _rbm_gibbs(rng, dt, dim):
+    n, v, h = dim(1, 5), dim(1, 9), dim(1, 6)
+    return (_binary(rng, dt, n, v), _normal(rng, dt, v, h), _normal(rng, dt, v), _normal(rng, dt, h),
+            _uniform(rng, dt, n, h), _uniform(rng, dt, n, v))
+
+
+def _rbm_statistics(rng, dt, dim):
+    n, m, v, h = dim(1, 5), dim(1, 4), dim(1, 9), dim(1, 6)
+    return _binary(rng, dt, n, v), _uniform(rng, dt, n, h), _binary(rng, dt, m, v), _uniform(rng, dt, m, h)
+
+
+def _conv_geometry(dim):
+    """(kernel, stride, padding) pairs, plus an input size at least as large as the padded kernel."""
+    kh, kw = dim(1, 3), dim(1, 3)
+    sh, sw = dim(1, 2), dim(1, 2)
+    ph, pw = dim(0, kh - 1), dim(0, kw - 1)
+    h, w = dim(max(1, kh - 2 * ph), 6), dim(max(1, kw - 2 * pw), 6)
+    return (kh, kw), (sh, sw), (ph, pw), h, w
+
+
+def _out(size, k, s, p):
+    return (size + 2 * p - k) // s + 1
+
+
+def _im2col(rng, dt, dim):
+    k, s, p, h, w = _conv_geometry(dim)
+    return _normal(rng, dt, dim(1, 2), dim(1, 3), h, w), k, s, p
+
+
+def _col2im(rng, dt, dim):
+    (kh, kw), s, p, h, w = _conv_geometry(dim)
+    n, c = dim(1, 2), dim(1, 3)
+    oh, ow = _out(h, kh, s[0], p[0]), _out(w, kw, s[1], p[1])
+    return _normal(rng, dt, c * kh * kw, n * oh * ow), (n, c, h, w), (kh, kw), s, p
+
+
+def _conv2d_forward(rng, dt, dim):
+    (kh, kw), s, p, h, w = _conv_geometry(dim)
+    n, c_in, c_out = dim(1, 2), dim(1, 3), dim(1, 3)
+    bias = _normal(rng, dt, c_out) if dim(0, 1) else None
+    return _normal(rng, dt, n, c_in, h, w), _normal(rng, dt, c_out, c_in, kh, kw), bias, s, p
+
+
+def _conv2d_backward(rng, dt, dim):
+    x, weight, _, s, p = _conv2d_forward(rng, dt, dim)
+    (n, _, h, w), (c_out, _, kh, kw) = x.shape, weight.shape
+    grad = _normal(rng, dt, n, c_out, _out(h, kh, s[0], p[0]), _out(w, kw, s[1], p[1]))
+    return grad, x, weight, s, p, bool(dim(0, 1)), True, True
+
+
+def _transpose_geometry(rng, dt, dim):
+    (kh, kw), s, p, h, w = _conv_geometry(dim)
+    n, c_in, c_out = dim(1, 2), dim(1, 3), dim(1, 3)
+    # output_padding must be smaller than the stride; the output must be at least 1 pixel.
+    op = (dim(0, s[0] - 1), dim(0, s[1] - 1))
+    x = _normal(rng, dt, n, c_in, dim(1, 4), dim(1, 4))
+    h_out = (x.shape[2] - 1) * s[0] - 2 * p[0] + kh + op[0]
+    w_out = (x.shape[3] - 1) * s[1] - 2 * p[1] + kw + op[1]
+    if h_out < 1 or w_out < 1:
+        p = (0, 0)
+        h_out = (x.shape[2] - 1) * s[0] + kh + op[0]
+        w_out = (x.shape[3] - 1) * s[1] + kw + op[1]
+    return x, _normal(rng, dt, c_in, c_out, kh, kw), s, p, op, (h_out, w_out)
+
+
+def _conv_transpose2d_forward(rng, dt, dim):
+    x, weight, s, p, op, _ = _transpose_geometry(rng, dt, dim)
+    bias = _normal(rng, dt, weight.shape[1]) if dim(0, 1) else None
+    return x, weight, bias, s, p, op
+
+
+def _conv_transpose2d_backward(rng, dt, dim):
+    x, weight, s, p, op, (h_out, w_out) = _transpose_geometry(rng, dt, dim)
+    grad = _normal(rng, dt, x.shape[0], weight.shape[1], h_out, w_out)
+    return grad, x, weight, s, p, True, bool(dim(0, 1)), True
+
+
+def _batch_norm_forward(rng, dt, dim):
+    n, c, length = dim(2, 5), dim(1, 4), dim(1, 5)
+    training = bool(dim(0, 1))
+    running_mean, running_var = _normal(rng, dt, c), _uniform(rng, dt, c) + dt.type(0.5)
+    return (_normal(rng, dt, n, c, length) * dt.type(2) + dt.type(1), _normal(rng, dt, c), _normal(rng, dt, c),
+            running_mean, running_var, training, 0.1, 1e-5)
+
+
+def _batch_norm_backward(rng, dt, dim):
+    n, c, length = dim(2, 5), dim(1, 4), dim(1, 5)
+    return (_normal(rng, dt, n, c, length), _normal(rng, dt, n, c, length), _normal(rng, dt, c),
+            _uniform(rng, dt, c) + dt.type(0.5), bool(dim(0, 1)))
+
+
+def _parameters(rng, dt, dim):
+    count = dim(1, 3)
+    return [_normal(rng, dt, dim(1, 6), dim(1, 5)) if i % 2 == 0 else _normal(rng, dt, dim(1, 7)) for i in range(count)]
+
+
+def _adam(rng, dt, dim):
+    params = _parameters(rng, dt, dim)
+    grads = [_normal(rng, dt, *p.shape) for p in params]
+    exp_avgs = [_normal(rng, dt, *p.shape) * dt.type(0.1) for p in params]
+    exp_avg_sqs = [_uniform(rng, dt, *p.shape) * dt.type(0.1) for p in params]
+    weight_decay = 0.01 if dim(0, 1) else 0.0
+    return params, grads, exp_avgs, exp_avg_sqs, dim(1, 20), 1e-2, 0.9, 0.999, 1e-8, weight_decay
+
+
+def _sgd(rng, dt, dim):
+    params = _parameters(rng, dt, dim)
+    grads = [_normal(rng, dt, *p.shape) for p in params]
+    momentum = 0.9 if dim(0, 1) else 0.0
+    velocities = [_normal(rng, dt, *p.shape) for p in params] if momentum else [None] * len(params)
+    return params, grads, velocities, 0.1, momentum, bool(dim(0, 1)), 0.01 if dim(0, 1) else 0.0
+
+
+CASES: Dict[str, Callable] = {
+    "sigmoid_forward": _unary(8.0),
+    "sigmoid_backward": _grad_and(_output_in_unit),
+    "tanh_forward": _unary(3.0),
+    "tanh_backward": _grad_and(_output_in_unit),
+    "relu_forward": _relu_case,
+    "relu_backward": _grad_and(_relu_case),
+    "leaky_relu_forward": lambda rng, dt, dim: _relu_case(rng, dt, dim) + (0.2,),
+    "leaky_relu_backward": lambda rng, dt, dim: _grad_and(_relu_case)(rng, dt, dim) + (0.2,),
+    "softplus_forward": _unary(8.0),
+    "softplus_backward": _grad_and(_unary(8.0)),
+    "sigmoid_bce_with_logits_forward": _bce,
+    "sigmoid_bce_with_logits_backward": _grad_and(_bce),
+    "gaussian_kl_standard_forward": _two_normal,
+    "gaussian_kl_standard_backward": _grad_and(_two_normal),
+    "gaussian_kl_forward": _four_normal,
+    "gaussian_kl_backward": _grad_and(_four_normal),
+    "reparameterize_forward": _reparameterize,
+    "reparameterize_backward": _reparameterize_backward,
+    "contractive_penalty_forward": _contractive_forward,
+    "contractive_penalty_backward": _contractive_backward,
+    "rbm_sample_hidden": _rbm_hidden,
+    "rbm_sample_visible": _rbm_visible,
+    "rbm_gibbs_step": _rbm_gibbs,
+    "rbm_cd_statistics": _rbm_statistics,
+    "im2col": _im2col,
+    "col2im": _col2im,
+    "conv2d_forward": _conv2d_forward,
+    "conv2d_backward": _conv2d_backward,
+    "conv_transpose2d_forward": _conv_transpose2d_forward,
+    "conv_transpose2d_backward": _conv_transpose2d_backward,
+    "batch_norm_forward": _batch_norm_forward,
+    "batch_norm_backward": _batch_norm_backward,
+    "adam_update": _adam,
+    "sgd_update": _sgd,
+}
+
+
+# ---- comparison ----------------------------------------------------------------------------------
+def relative_error(got, expected) -> float:
+    """max |got - expected| / max |expected| (0 when both are empty or all zero and equal)."""
+    got, expected = np.asarray(to_numpy(got), np.float64), np.asarray(to_numpy(expected), np.float64)
+    if got.shape != expected.shape:
+        raise AssertionError(f"shape {got.shape} != reference shape {expected.shape}")
+    if got.size == 0:
+        return 0.0
+    both_nan = np.isnan(got) & np.isnan(expected)
+    difference = np.where(both_nan, 0.0, np.abs(got - expected))
+    scale = np.max(np.abs(np.where(both_nan, 0.0, expected)))
+    error = float(np.max(difference))
+    return error / scale if scale > 0 else error
+
+
+def _samples_match(name, sample, expected_sample, uniforms, prob, rtol):
+    """Bernoulli draws agree except where |u - p| is within rounding (either side may round it)."""
+    sample, expected_sample = to_numpy(sample), to_numpy(expected_sample)
+    if sample.dtype != expected_sample.dtype:
+        raise AssertionError(f"{name}: sample dtype {sample.dtype} != reference {expected_sample.dtype}")
+    near = np.abs(np.asarray(uniforms, np.float64) - np.asarray(to_numpy(prob), np.float64)) <= 10 * rtol
+    bad = (sample != expected_sample) & ~near
+    if bad.any():
+        raise AssertionError(f"{name}: {int(bad.sum())} Bernoulli samples differ from the reference")
+
+
+def _flatten(value):
+    if isinstance(value, (tuple, list)):
+        return [leaf for item in value for leaf in _flatten(item)]
+    return [value]
+
+
+def compare(name: str, got, expected, dtype, args=None, expected_args=None) -> float:
+    """Raise AssertionError unless ``got`` matches ``expected`` (and in-place args match); return the error."""
+    rtol = RTOL[np.dtype(dtype)]
+    worst = 0.0
+    got_leaves, expected_leaves = _flatten(got), _flatten(expected)
+    if len(got_leaves) != len(expected_leaves):
+        raise AssertionError(f"{name}: {len(got_leaves)} outputs, reference has {len(expected_leaves)}")
+    samples = {"rbm_sample_hidden": [(1, 0, 3)], "rbm_sample_visible": [(1, 0, 3)],
+               "rbm_gibbs_step": [(1, 0, 4), (3, 2, 5)]}.get(name, [])
+    sample_slots = {s for s, _, _ in samples}
+    for index, (a, b) in enumerate(zip(got_leaves, expected_leaves)):
+        if (a is None) != (b is None):
+            raise AssertionError(f"{name}: output {index} is {a is None and 'None' or 'an array'}, reference disagrees")
+        if a is None or index in sample_slots:
+            continue
+        error = relative_error(a, b)
+        if not error < rtol:
+            raise AssertionError(f"{name}: output {index} relative error {error:.3g} >= {rtol:g} ({np.dtype(dtype)})")
+        worst = max(worst, error)
+    for slot, prob_slot, uniform_arg in samples:
+        _samples_match(name, got_leaves[slot], expected_leaves[slot], args[uniform_arg], expected_leaves[prob_slot], rtol)
+    if args is not None:
+        for index, (a, b) in enumerate(zip(_flatten(list(args)), _flatten(list(expected_args)))):
+            if hasattr(b, "shape") and hasattr(b, "dtype") and np.dtype(b.dtype).kind == "f":
+                error = relative_error(a, b)
+                if not error < rtol:
+                    raise AssertionError(f"{name}: in-place argument {index} relative error {error:.3g} >= {rtol:g}")
+                worst = max(worst, error)
+    return worst
+
+
+def run_parity(name: str, implementation: Callable, reference: Callable, args: Tuple, dtype,
+               to_backend: Callable = lambda a: a) -> float:
+    """Run ``implementation`` on ``to_backend``-moved copies of ``args`` and ``reference`` on host
+    copies; compare the outputs and the in-place-updated arguments. Returns the worst error."""
+    host_args = copy.deepcopy(args)
+    backend_args = _map_arrays(copy.deepcopy(args), to_backend)
+    expected = reference(*host_args)
+    got = implementation(*backend_args)
+    return compare(name, got, expected, dtype, backend_args, host_args)
+
+
+def _map_arrays(value, fn):
+    if isinstance(value, np.ndarray):
+        return fn(value)
+    if isinstance(value, tuple):
+        return tuple(_map_arrays(v, fn) for v in value)
+    if isinstance(value, list):
+        return [_map_arrays(v, fn) for v in value]
+    return value
