@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset", default=None, help="default: the dataset it was trained on")
     evaluate.add_argument("--data-root", default=None)
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--quick", action="store_true", help="fewer importance samples, AIS runs and generated images")
     gradcheck = subparsers.add_parser("gradcheck", help="gradient-check ops and model losses (a table)")
     gradcheck.add_argument("names", nargs="*", help="ops or models (default: all)")
     gradcheck.add_argument("--list", action="store_true")
@@ -177,10 +178,10 @@ def command_sample(args) -> int:
 def command_eval(args) -> int:
     model, meta = _rebuild(args.checkpoint)
     data = _load_data(args.dataset or meta.get("dataset", "digits"), args.data_root, meta.get("seed", 0))
-    rng = np.random.default_rng(args.seed)
-    full = getattr(model, "evaluate_full", None)
-    metrics = full(data, rng) if full is not None else model.evaluate(data.test.x, data.test.y, rng)
-    print(json.dumps({k: float(v) for k, v in metrics.items()}, indent=2))
+    from .evaluation.report import full_evaluation
+
+    metrics = full_evaluation(model, data, np.random.default_rng(args.seed), quick=args.quick)
+    print(json.dumps(metrics, indent=2))
     return 0
 
 

@@ -147,7 +147,8 @@ class Trainer:
         model.eval()
         validation = self.data.validation
         eval_rng = np.random.default_rng([options.seed, self.epoch, 1])
-        record.update({f"validation_{k}": float(v) for k, v in model.evaluate(validation.x, validation.y, eval_rng).items()})
+        x_validation = self._held_out(validation.x, salt=5)
+        record.update({f"validation_{k}": float(v) for k, v in model.evaluate(x_validation, validation.y, eval_rng).items()})
         self.history.append(record)
         if options.pictures:
             # Per-epoch pictures (same fixed noise every epoch, so a learner watches one sample converge)
@@ -163,7 +164,8 @@ class Trainer:
         options, model = self.options, self.model
         model.eval()
         test = self.data.test
-        test_metrics = {k: float(v) for k, v in model.evaluate(test.x, test.y, np.random.default_rng([options.seed, 3])).items()}
+        x_test = self._held_out(test.x, salt=6)
+        test_metrics = {k: float(v) for k, v in model.evaluate(x_test, test.y, np.random.default_rng([options.seed, 3])).items()}
         results = {**self.run_info, "epochs": self.epoch, "steps": self.step, "test": test_metrics, "history": self.history}
         with open(os.path.join(options.out_dir, "metrics.json"), "w") as handle:
             json.dump(results, handle, indent=2)
@@ -177,6 +179,14 @@ class Trainer:
             self._save_curves()
             model.save_pictures(options.out_dir, self.data, np.random.default_rng([options.seed, 2]), tag="final")
         print("test: " + ", ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()), flush=True)
+
+    def _held_out(self, x: np.ndarray, salt: int) -> np.ndarray:
+        """Held-out images binarised like the training data: thresholded, or one fixed stochastic draw."""
+        from .data import binarize
+
+        if self.options.binarize == "none":
+            return x
+        return binarize(x, self.options.binarize, rng=np.random.default_rng([self.options.seed, salt]))
 
     def _save_curves(self) -> None:
         from .plots import save_curves

@@ -55,7 +55,8 @@ def test_model():
     del MODEL_REGISTRY["test-linear-ae"]
 
 
-def test_train_sample_eval_round_trip(tmp_path, test_model, capsys):
+def test_train_sample_eval_round_trip(tmp_path, test_model, capsys, monkeypatch):
+    monkeypatch.setenv("SCRATCHGEN_CACHE", str(tmp_path / "cache"))  # eval trains its sample-quality classifier there
     out = str(tmp_path / "run")
     code = main(["train", test_model, "--dataset", "synthetic", "--epochs", "2", "--hidden", "4", "--out", out, "--no-progress", "--no-pictures"])
     assert code == 0
@@ -64,8 +65,10 @@ def test_train_sample_eval_round_trip(tmp_path, test_model, capsys):
     assert main(["sample", os.path.join(out, "checkpoint.npz"), "--n", "9"]) == 0
     assert os.path.exists(os.path.join(out, "samples.png"))
     capsys.readouterr()
-    assert main(["eval", os.path.join(out, "checkpoint.npz")]) == 0
-    assert "loss" in json.loads(capsys.readouterr().out)
+    assert main(["eval", os.path.join(out, "checkpoint.npz"), "--quick"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert "evaluate_loss" in metrics and "reconstruction_mse_per_pixel" not in metrics  # no reconstruct() here
+    assert metrics["classes_covered"] >= 1 and os.path.exists(tmp_path / "cache" / "classifiers" / "synthetic.npz")
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path, test_model, capsys):

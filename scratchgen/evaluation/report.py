@@ -1,0 +1,90 @@
+"""``scratchgen eval``: the metrics that fit each model, on the test split.
+
+A model's own ``evaluate`` is cheap enough to run every epoch. This module adds the expensive,
+family-specific measurements a researcher asks for after training:
+
+* latent-variable models with ``log_importance_weights`` (VAE, beta-VAE, conv-VAE, CVAE):
+  test -ELBO and the importance-weighted bound -L_k for several k (``likelihood.py``);
+* RBMs: the test log-likelihood with log Z exact (small hidden layer) or by AIS with its spread;
+  the test images are binarised the way the model was trained (static threshold, or one fixed
+  stochastic draw for dynamic binarisation);
+* image generators (GANs, and any model whose ``sample`` works): the classifier-Fréchet distance
+  and mode coverage of 10,000 samples (``sample_quality.py``), against a LeNet-style classifier
+  trained once per dataset and cached;
+* every model that reconstructs: the mean squared reconstruction error per pixel.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict
+
+import numpy as np
+
+
+def _classifier_cache(dataset_name: str) -> str:
+    root = os.environ.get("SCRATCHGEN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "scratchgen"))
+    return os.path.join(root, "classifiers", f"{dataset_name.strip('/').replace('/', '_')}.npz")
+
+
+def _binarised_like_training(model, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    from ..data import binarize
+
+    mode = model.config.get("binarize", "none")
+    return binarize(x, mode, rng=rng) if mode in ("static", "dynamic") else x
+
+
+def full_evaluation(model, data, rng: np.random.Generator, quick: bool = False) -> Dict[str, float]:
+    """Every metric that fits ``model`` on ``data.test`` (see the module docstring)."""
+    test = data.test
+    metrics: Dict[str, float] = {f"evaluate_{k}": float(v) for k, v in model.evaluate(test.x, test.y, rng).items()}
+
+    if hasattr(model, "log_importance_weights"):
+        from .likelihood import likelihood_report
+
+        from ..models.cvae import CVAE
+
+        y = test.y if isinstance(model, CVAE) else None  # the conditional VAE's bound is log p(x | y)
+        report = likelihood_report(model, test.x, rng, y=y, ks=(1, 10) if quick else (1, 10, 100, 1000),
+                                   iwae_examples=200 if quick else 1000)
+        metrics.update({k: float(v) for k, v in report.items()})
+
+    if hasattr(model, "log_partition") and getattr(model, "binary_visible", False):
+        v = _binarised_like_training(model, test.x, rng)
+        if bool(((v == 0) | (v == 1)).all()):
+            small = model.enumerated_units <= 20
+            if small:
+                log_z = model.log_partition("exact")
+                metrics["log_z_exact"] = float(log_z)
+            else:
+                log_z = model.log_partition("ais", data=_binarised_like_training(model, data.train.x, rng),
+                                            n_runs=20 if quick else 100, n_betas=2000 if quick else None, rng=rng)
+                metrics["log_z_ais"] = float(log_z.log_z)
+                metrics["log_z_ais_3sigma"] = float(3 * log_z.log_z_std)
+            metrics["test_log_likelihood"] = float(model.log_likelihood(v, log_z).mean())
+
+    if _can_sample_images(model) and type(model).__name__ not in ("BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine", "DBN"):
+        from ..models.classifier import load_or_train_classifier
+        from .sample_quality import sample_quality_report
+
+        classifier, info = load_or_train_classifier(_classifier_cache(getattr(data, "name", "data")), data,
+                                                    epochs=1 if quick else 3, verbose=False)
+        metrics["classifier_test_accuracy"] = float(info["test_accuracy"])
+        n = 2000 if quick else 10000
+        generated = model.sample(n, rng)
+        report = sample_quality_report(classifier, generated, test.x, data.validation.x, rng)
+        metrics.update({k: float(v) for k, v in report.items() if np.isscalar(v)})
+
+    if _overrides(model, "reconstruct"):
+        x = test.x[:2000]
+        metrics["reconstruction_mse_per_pixel"] = float(np.mean((np.asarray(model.reconstruct(x)) - x) ** 2))
+    return metrics
+
+
+def _overrides(model, method: str) -> bool:
+    from ..models.base import GenerativeModel
+
+    return getattr(type(model), method, None) is not getattr(GenerativeModel, method)
+
+
+def _can_sample_images(model) -> bool:
+    return _overrides(model, "sample")
