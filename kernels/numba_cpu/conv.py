@@ -1,5 +1,9 @@
 """Convolutions as im2col + GEMM, with the gathers, scatters and layout changes compiled.
 
+The composition (which GEMM meets which layout change, for conv2d and conv_transpose2d,
+forward and backward) is written once in kernels/conv_common.py; this file supplies the
+Numba CPU primitives it is built from and registers the result.
+
 The GEMMs stay with BLAS (NumPy's ``@``: the same calls as the reference, so the same
 numbers). What Numba replaces is the memory shuffling around them, which NumPy does with
 several full copies:
@@ -30,10 +34,9 @@ import functools
 import numpy as np
 from numba import prange
 
-from scratchgen.backend import register_kernel
-from scratchgen.ops import conv as reference
-from scratchgen.ops.conv import conv_output_size, conv_transpose_output_size
+from scratchgen.ops.conv import conv_output_size
 
+from ..conv_common import GemmConvolutions
 from ._jit import host_float_arrays, jit
 
 
@@ -150,27 +153,6 @@ def _batch_first_array(y_mat, bias, n, h, w):
     return out.reshape(n, y_mat.shape[0], h, w)
 
 
-# ---- registered kernels (signatures of scratchgen/ops/conv.py) ------------------------------------
-@register_kernel("im2col", backend="numba")
-def im2col(x, kernel_size, stride, padding):
-    if not host_float_arrays(x):
-        return reference.im2col(x, kernel_size, stride, padding)
-    return _im2col_array(x, kernel_size, stride, padding)
-
-
-@register_kernel("col2im", backend="numba")
-def col2im(cols, x_shape, kernel_size, stride, padding):
-    if not host_float_arrays(cols):
-        return reference.col2im(cols, x_shape, kernel_size, stride, padding)
-    return _col2im_array(cols, x_shape, kernel_size, stride, padding)
-
-
-def _input_grad(grad_mat, weight, x_shape, stride, padding):
-    """conv2d's dL/dx = col2im(W_mat^T @ G), G: (C_out, N OH OW)."""
-    c_out, _, kh, kw = weight.shape
-    return _col2im_array(weight.reshape(c_out, -1).T @ grad_mat, x_shape, (kh, kw), stride, padding)
-
-
 def _times_transpose(a, b):
     """a @ b.T with the larger of the two row counts as the result's rows (OpenBLAS is 5-12%
     faster that way for these long-K products; the reference does the same)."""
@@ -179,69 +161,13 @@ def _times_transpose(a, b):
     return np.ascontiguousarray((b @ a.T).T)
 
 
-def _host(*arrays) -> bool:
-    return host_float_arrays(*(a for a in arrays if a is not None))
-
-
-@register_kernel("conv2d_forward", backend="numba")
-def conv2d_forward(x, weight, bias, stride, padding):
-    if not _host(x, weight, bias):
-        return reference.conv2d_forward(x, weight, bias, stride, padding)
-    n, _, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
-    oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-    cols = _im2col_array(x, (kh, kw), stride, padding)
-    return _batch_first_array(weight.reshape(c_out, -1) @ cols, bias, n, oh, ow)
-
-
-@register_kernel("conv2d_backward", backend="numba")
-def conv2d_backward(grad, x, weight, stride, padding,
-                    needs_input_grad=True, needs_weight_grad=True, needs_bias_grad=True):
-    if not _host(grad, x, weight):
-        return reference.conv2d_backward(grad, x, weight, stride, padding,
-                                         needs_input_grad, needs_weight_grad, needs_bias_grad)
-    grad_x = grad_w = grad_b = None
-    if needs_bias_grad:
-        grad_b = grad.sum(axis=(0, 2, 3))
-    if needs_weight_grad or needs_input_grad:
-        g = _channels_first_array(grad)  # (C_out, N OH OW)
-        if needs_weight_grad:
-            cols = _im2col_array(x, weight.shape[2:], stride, padding)
-            grad_w = _times_transpose(g, cols).reshape(weight.shape)
-        if needs_input_grad:
-            grad_x = _input_grad(g, weight, x.shape, stride, padding)
-    return grad_x, grad_w, grad_b
-
-
-@register_kernel("conv_transpose2d_forward", backend="numba")
-def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
-    if not _host(x, weight, bias):
-        return reference.conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding)
-    n, _, h, w = x.shape
-    _, c_out, kh, kw = weight.shape
-    h_out = conv_transpose_output_size(h, kh, stride[0], padding[0], output_padding[0])
-    w_out = conv_transpose_output_size(w, kw, stride[1], padding[1], output_padding[1])
-    y = _input_grad(_channels_first_array(x), weight, (n, c_out, h_out, w_out), stride, padding)
-    if bias is not None:
-        y += bias[:, None, None]
-    return y
-
-
-@register_kernel("conv_transpose2d_backward", backend="numba")
-def conv_transpose2d_backward(grad, x, weight, stride, padding,
-                              needs_input_grad=True, needs_weight_grad=True, needs_bias_grad=True):
-    if not _host(grad, x, weight):
-        return reference.conv_transpose2d_backward(grad, x, weight, stride, padding,
-                                                   needs_input_grad, needs_weight_grad, needs_bias_grad)
-    n, c_in, h, w = x.shape
-    kh, kw = weight.shape[2:]
-    grad_x = grad_w = grad_b = None
-    if needs_bias_grad:
-        grad_b = grad.sum(axis=(0, 2, 3))
-    if needs_input_grad or needs_weight_grad:
-        cols = _im2col_array(grad, (kh, kw), stride, padding)
-        if needs_input_grad:
-            grad_x = _batch_first_array(weight.reshape(c_in, -1) @ cols, None, n, h, w)
-        if needs_weight_grad:
-            grad_w = _times_transpose(_channels_first_array(x), cols).reshape(weight.shape)
-    return grad_x, grad_w, grad_b
+# ---- registered kernels: the composition is in kernels/conv_common.py; these are our primitives ----
+convolutions = GemmConvolutions(
+    accepts=host_float_arrays,
+    im2col=_im2col_array,
+    col2im=_col2im_array,
+    channels_first=_channels_first_array,
+    batch_first=_batch_first_array,
+    times_transpose=_times_transpose,
+)
+convolutions.register("numba")

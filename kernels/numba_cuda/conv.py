@@ -11,15 +11,18 @@
 * ``(N, C, H, W) <-> (C, N H W)`` layout changes (bias added on the way) are one kernel each.
 
 The GEMMs are CuPy's ``@`` (cuBLAS). In the simulator the same code runs on host arrays.
+The composition (which GEMM meets which layout change, for conv2d and conv_transpose2d,
+forward and backward) is written once in kernels/conv_common.py; this file supplies the
+CUDA primitives it is built from and registers the result.
 """
 from __future__ import annotations
 
 from numba import cuda
 
-from scratchgen.backend import get_array_module, register_kernel
-from scratchgen.ops import conv as reference
-from scratchgen.ops.conv import conv_output_size, conv_transpose_output_size
+from scratchgen.backend import get_array_module
+from scratchgen.ops.conv import conv_output_size
 
+from ..conv_common import GemmConvolutions
 from ._launch import device_float_arrays, launch
 
 
@@ -125,87 +128,17 @@ def _batch_first_array(y_mat, bias, n, h, w):
     return out
 
 
-def _ok(*arrays) -> bool:
-    return device_float_arrays(*(a for a in arrays if a is not None))
+def _times_transpose(a, b):
+    return a @ b.T  # b.T is a view: CuPy passes it to cuBLAS as a transpose flag, not a copy
 
 
-@register_kernel("im2col", backend="numba-cuda")
-def im2col(x, kernel_size, stride, padding):
-    if not _ok(x):
-        return reference.im2col(x, kernel_size, stride, padding)
-    return _im2col_array(x, kernel_size, stride, padding)
-
-
-@register_kernel("col2im", backend="numba-cuda")
-def col2im(cols, x_shape, kernel_size, stride, padding):
-    if not _ok(cols):
-        return reference.col2im(cols, x_shape, kernel_size, stride, padding)
-    return _col2im_array(cols, x_shape, kernel_size, stride, padding)
-
-
-def _input_grad(grad_mat, weight, x_shape, stride, padding):
-    c_out, _, kh, kw = weight.shape
-    return _col2im_array(weight.reshape(c_out, -1).T @ grad_mat, x_shape, (kh, kw), stride, padding)
-
-
-@register_kernel("conv2d_forward", backend="numba-cuda")
-def conv2d_forward(x, weight, bias, stride, padding):
-    if not _ok(x, weight, bias):
-        return reference.conv2d_forward(x, weight, bias, stride, padding)
-    n, _, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
-    oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-    cols = _im2col_array(x, (kh, kw), stride, padding)
-    return _batch_first_array(weight.reshape(c_out, -1) @ cols, bias, n, oh, ow)
-
-
-@register_kernel("conv2d_backward", backend="numba-cuda")
-def conv2d_backward(grad, x, weight, stride, padding,
-                    needs_input_grad=True, needs_weight_grad=True, needs_bias_grad=True):
-    if not _ok(grad, x, weight):
-        return reference.conv2d_backward(grad, x, weight, stride, padding,
-                                         needs_input_grad, needs_weight_grad, needs_bias_grad)
-    g = _channels_first_array(grad)
-    grad_x = grad_w = grad_b = None
-    if needs_bias_grad:
-        grad_b = g.sum(axis=1)
-    if needs_weight_grad:
-        cols = _im2col_array(x, weight.shape[2:], stride, padding)
-        grad_w = (g @ cols.T).reshape(weight.shape)
-    if needs_input_grad:
-        grad_x = _input_grad(g, weight, x.shape, stride, padding)
-    return grad_x, grad_w, grad_b
-
-
-@register_kernel("conv_transpose2d_forward", backend="numba-cuda")
-def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
-    if not _ok(x, weight, bias):
-        return reference.conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding)
-    n, _, h, w = x.shape
-    _, c_out, kh, kw = weight.shape
-    h_out = conv_transpose_output_size(h, kh, stride[0], padding[0], output_padding[0])
-    w_out = conv_transpose_output_size(w, kw, stride[1], padding[1], output_padding[1])
-    y = _input_grad(_channels_first_array(x), weight, (n, c_out, h_out, w_out), stride, padding)
-    if bias is not None:
-        y += bias[:, None, None]
-    return y
-
-
-@register_kernel("conv_transpose2d_backward", backend="numba-cuda")
-def conv_transpose2d_backward(grad, x, weight, stride, padding,
-                              needs_input_grad=True, needs_weight_grad=True, needs_bias_grad=True):
-    if not _ok(grad, x, weight):
-        return reference.conv_transpose2d_backward(grad, x, weight, stride, padding,
-                                                   needs_input_grad, needs_weight_grad, needs_bias_grad)
-    n, c_in, h, w = x.shape
-    kh, kw = weight.shape[2:]
-    grad_x = grad_w = grad_b = None
-    if needs_bias_grad:
-        grad_b = grad.sum(axis=(0, 2, 3))
-    if needs_input_grad or needs_weight_grad:
-        cols = _im2col_array(grad, (kh, kw), stride, padding)
-        if needs_input_grad:
-            grad_x = _batch_first_array(weight.reshape(c_in, -1) @ cols, None, n, h, w)
-        if needs_weight_grad:
-            grad_w = (_channels_first_array(x) @ cols.T).reshape(weight.shape)
-    return grad_x, grad_w, grad_b
+# ---- registered kernels: the composition is in kernels/conv_common.py; these are our primitives ----
+convolutions = GemmConvolutions(
+    accepts=device_float_arrays,
+    im2col=_im2col_array,
+    col2im=_col2im_array,
+    channels_first=_channels_first_array,
+    batch_first=_batch_first_array,
+    times_transpose=_times_transpose,
+)
+convolutions.register("numba-cuda")
