@@ -177,7 +177,7 @@ class DBN(GenerativeModel):
 
 
 DBN_DEFAULTS = {"hidden": [500, 500], "first_layer": "bernoulli", "k": 1, "persistent": True, "n_chains": 64,
-                "lr": 0.01, "momentum": 0.5, "weight_decay": 0.0002, "init_std": 0.01}
+                "lr": 0.01, "momentum": 0.5, "weight_decay": 0.0002, "init_std": 0.01, "binarize": "dynamic"}
 
 
 @register_model("dbn", family="boltzmann", description="deep belief net: greedily stacked RBMs",

@@ -124,7 +124,7 @@ class BernoulliRBM(RBMBase):
 
 RBM_DEFAULTS = {"hidden": 256, "k": 1, "persistent": True, "n_chains": 64, "lr": 0.01, "momentum": 0.0,
                 "weight_decay": 0.0, "sparsity_target": None, "sparsity_cost": 0.0, "init_std": 0.01,
-                "exact_max_units": 16, "ais_runs": 0}
+                "exact_max_units": 16, "ais_runs": 0, "binarize": "dynamic"}
 
 
 @register_model("rbm", family="boltzmann", description="Bernoulli RBM, CD-k or PCD-k (binarise the data)",
