@@ -121,7 +121,8 @@ class Trainer:
         sums: Dict[str, float] = {}
         seen = 0
         description = f"epoch {self.epoch + 1}/{options.epochs}"
-        with ProgressBar(batches_per_epoch * options.batch_size, description, enabled=options.progress) as bar:
+        total = min(batches_per_epoch * options.batch_size, len(self.data.train.y))
+        with ProgressBar(total, description, enabled=options.progress) as bar:
             bar.update(self.batch_in_epoch * options.batch_size)
             for index, (x, y) in enumerate(self._epoch_batches()):
                 if index >= batches_per_epoch:
