@@ -113,12 +113,7 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, training, mome
         count = x.shape[0] * x.shape[2]
         mean, var = xp.empty(channels, x.dtype), xp.empty(channels, x.dtype)
         configure(_channel_stats, channels, _BLOCK)(x, mean, var)
-        if running_mean is not None:
-            running_mean *= 1.0 - momentum
-            running_mean += momentum * mean
-        if running_var is not None:
-            running_var *= 1.0 - momentum
-            running_var += (momentum * count / (count - 1)) * var
+        reference.update_running_stats(running_mean, running_var, mean, var, count, momentum)
     else:
         mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
     inv_std = 1.0 / xp.sqrt(var + eps)

@@ -96,6 +96,22 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, mask=None, rng=Non
 
 
 # ---- batch norm: NumPy reference kernels ---------------------------------------------------
+def update_running_stats(running_mean, running_var, mean, var, count: int, momentum: float) -> None:
+    """Exponential moving averages of the batch statistics, in place (either buffer may be None).
+
+    running_mean <- (1 - momentum) running_mean + momentum mean
+    running_var  <- (1 - momentum) running_var  + momentum var * count / (count - 1)
+    (the unbiased variance, as PyTorch keeps it; the batch itself is normalised with the biased one).
+    Shared by the NumPy reference and the Numba kernels so the convention lives in one place.
+    """
+    if running_mean is not None:
+        running_mean *= 1.0 - momentum
+        running_mean += momentum * mean
+    if running_var is not None:
+        running_var *= 1.0 - momentum
+        running_var += (momentum * count / (count - 1)) * var
+
+
 @register_kernel("batch_norm_forward")
 def batch_norm_forward(x, gamma, beta, running_mean, running_var, training: bool, momentum: float, eps: float):
     """Batch normalization of x: (N, C, L) per channel.
@@ -113,12 +129,7 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, training: bool
         # Two passes (no E[x^2] - E[x]^2 cancellation); einsum forms the per-channel dot
         # product without a temporary the size of x.
         var = xp.einsum("ncl,ncl->c", centered, centered) / count
-        if running_mean is not None:
-            running_mean *= 1.0 - momentum
-            running_mean += momentum * mean
-        if running_var is not None:
-            running_var *= 1.0 - momentum
-            running_var += (momentum * count / (count - 1)) * var
+        update_running_stats(running_mean, running_var, mean, var, count, momentum)
     else:
         mean, var = running_mean.astype(x.dtype, copy=False), running_var.astype(x.dtype, copy=False)
         centered = x - mean[:, None]
