@@ -30,14 +30,9 @@ from .harness import REPO_ROOT, summarize, thread_report
 
 # ---- facts ------------------------------------------------------------------------------------
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from scratchgen.device import cpu_name
+
+    return cpu_name()
 
 
 def cpu_flags_of_interest() -> str:

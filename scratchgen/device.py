@@ -138,7 +138,8 @@ def backend_device(backend: str) -> Device:
     return Device("cpu")
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), for ``scratchgen info`` and benchmarks."""
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
@@ -151,7 +152,7 @@ def _cpu_name() -> str:
 
 def describe_devices() -> List[str]:
     """One line per device: the CPU (cores) and every GPU CuPy sees (name, memory, capability)."""
-    lines = [f"cpu: {_cpu_name()}, {os.cpu_count()} logical cores"]
+    lines = [f"cpu: {cpu_name()}, {os.cpu_count()} logical cores"]
     problem = _cuda_problem()
     if problem is not None:
         lines.append(f"cuda: none ({problem})")
