@@ -21,6 +21,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from .device import to_numpy
+
 FORMAT_VERSION = 1
 
 
@@ -30,8 +32,8 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: str, model, meta: Dict) -> str:
     """Write ``model`` (a GenerativeModel) and ``meta`` to ``path`` atomically; returns ``path``."""
-    arrays = {f"model/{k}": _host(v) for k, v in model.state_dict().items()}
-    arrays.update({f"optimizer/{k}": _host(v) for k, v in model.optimizer_state().items()})
+    arrays = {f"model/{k}": to_numpy(v) for k, v in model.state_dict().items()}
+    arrays.update({f"optimizer/{k}": to_numpy(v) for k, v in model.optimizer_state().items()})
     meta = {"format_version": FORMAT_VERSION, "model": model.cli_name, "config": model.config, **meta}
     arrays["__meta__"] = np.array(json.dumps(meta, default=_json_default))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -91,11 +93,6 @@ def restore_rng(state: Dict) -> np.random.Generator:
     bit_generator = getattr(np.random, state["bit_generator"])()
     bit_generator.state = state
     return np.random.Generator(bit_generator)
-
-
-def _host(array) -> np.ndarray:
-    array = getattr(array, "data", array)  # Tensors and Parameters
-    return array.get() if hasattr(array, "get") else np.asarray(array)
 
 
 def _json_default(value):

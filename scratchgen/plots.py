@@ -11,6 +11,8 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from .device import to_numpy
+
 
 def _require(module_name: str):
     try:
@@ -19,17 +21,13 @@ def _require(module_name: str):
         raise ImportError(f"plots need {module_name}: install it with `pip install scratchgen[plot]`") from error
 
 
-def _to_host(images) -> np.ndarray:
-    return images.get() if hasattr(images, "get") else np.asarray(images)
-
-
 def image_grid(images, nrow: Optional[int] = None, padding: int = 1, pad_value: float = 1.0) -> np.ndarray:
     """Tile images into one array.
 
     images: (N, C, H, W) or (N, H, W), values in [0, 1] (clipped). Returns (rows*(H+p)+p,
     cols*(W+p)+p) for one channel or (..., 3) for three. ``nrow`` is the number of images per row.
     """
-    images = _to_host(images).astype(np.float32)
+    images = to_numpy(images).astype(np.float32)
     if images.ndim == 3:
         images = images[:, None]
     if images.ndim != 4 or images.shape[1] not in (1, 3):
@@ -97,7 +95,7 @@ def save_scatter(points, labels, path: str, title: str = "") -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points, labels = _to_host(points), _to_host(labels)
+    points, labels = to_numpy(points), to_numpy(labels)
     figure, axes = plt.subplots(figsize=(5, 5))
     scatter = axes.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4)
     figure.colorbar(scatter, ax=axes)

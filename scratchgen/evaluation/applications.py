@@ -19,6 +19,8 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from ..device import to_numpy
+
 __all__ = [
     "psnr",
     "denoising_psnr",
@@ -32,15 +34,12 @@ __all__ = [
 ]
 
 
-def _host(a) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
 
 def batched_apply(fn: Callable, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """``fn`` on ``x`` a batch at a time, results concatenated along the first axis (host arrays)."""
     if len(x) == 0:
         raise ValueError("batched_apply: x is empty")
-    return np.concatenate([_host(fn(x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
+    return np.concatenate([to_numpy(fn(x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
 
 
 # ---- denoising ---------------------------------------------------------------------------------
@@ -49,7 +48,7 @@ def psnr(clean: np.ndarray, estimate: np.ndarray, max_value: float = 1.0) -> np.
 
     clean, estimate: (N, ...) of the same shape. A perfect estimate gives +inf.
     """
-    clean, estimate = _host(clean), _host(estimate)
+    clean, estimate = to_numpy(clean), to_numpy(estimate)
     if clean.shape != estimate.shape:
         raise ValueError(f"psnr: clean has shape {clean.shape}, estimate has shape {estimate.shape}")
     diff = clean.reshape(len(clean), -1).astype(np.float64) - estimate.reshape(len(estimate), -1).astype(np.float64)
@@ -90,8 +89,8 @@ def auroc(scores: np.ndarray, is_positive: np.ndarray) -> float:
     ranks among all scores (ties share their mean rank, so a tie counts one half). 1.0 ranks
     every positive above every negative, 0.5 is chance.
     """
-    scores = _host(scores).astype(np.float64).ravel()
-    is_positive = _host(is_positive).astype(bool).ravel()
+    scores = to_numpy(scores).astype(np.float64).ravel()
+    is_positive = to_numpy(is_positive).astype(bool).ravel()
     if scores.shape != is_positive.shape:
         raise ValueError(f"auroc: {scores.size} scores but {is_positive.size} labels")
     if not np.all(np.isfinite(scores)):
@@ -107,8 +106,8 @@ def auroc(scores: np.ndarray, is_positive: np.ndarray) -> float:
 
 def roc_curve(scores: np.ndarray, is_positive: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(false positive rate, true positive rate) at every distinct threshold, from (0, 0) to (1, 1)."""
-    scores = _host(scores).astype(np.float64).ravel()
-    is_positive = _host(is_positive).astype(bool).ravel()
+    scores = to_numpy(scores).astype(np.float64).ravel()
+    is_positive = to_numpy(is_positive).astype(bool).ravel()
     order = np.argsort(-scores, kind="mergesort")
     s, p = scores[order], is_positive[order]
     last_of_run = np.r_[s[1:] != s[:-1], True]  # one point per distinct threshold
@@ -123,7 +122,7 @@ def anomaly_auroc(score: Callable, x: np.ndarray, y: np.ndarray, anomaly_class: 
     The model must have been trained *without* that class. Returns {"auroc", "mean_score_normal",
     "mean_score_anomaly"}.
     """
-    y = _host(y)
+    y = to_numpy(y)
     is_anomaly = y == anomaly_class
     if not is_anomaly.any():
         raise ValueError(f"anomaly_auroc: no test example has the anomaly class {anomaly_class}")
@@ -144,7 +143,7 @@ def project_2d(codes: np.ndarray) -> np.ndarray:
     PCA by SVD of the centred codes; each component's sign is fixed (largest |loading| positive)
     so pictures do not flip between runs.
     """
-    codes = _host(codes).astype(np.float64).reshape(len(codes), -1)
+    codes = to_numpy(codes).astype(np.float64).reshape(len(codes), -1)
     if codes.shape[1] == 2:
         return codes
     if codes.shape[1] < 2:
@@ -160,7 +159,7 @@ def save_latent_scatter(codes: np.ndarray, labels: np.ndarray, path: str, title:
     """Scatter of ``project_2d(codes)`` coloured by label, as a PNG. Returns the path."""
     from ..plots import save_scatter
 
-    return save_scatter(project_2d(codes), _host(labels), path, title=title)
+    return save_scatter(project_2d(codes), to_numpy(labels), path, title=title)
 
 
 # ---- retrieval ----------------------------------------------------------------------------------
@@ -173,8 +172,8 @@ def precision_at_k(codes: np.ndarray, labels: np.ndarray, k: int = 10, batch_siz
         euclidean  |a - b|^2 = |a|^2 - 2 a.b + |b|^2
         cosine     1 - a.b / (|a| |b|)
     """
-    codes = _host(codes).astype(np.float64).reshape(len(codes), -1)
-    labels = _host(labels).ravel()
+    codes = to_numpy(codes).astype(np.float64).reshape(len(codes), -1)
+    labels = to_numpy(labels).ravel()
     n = len(codes)
     if len(labels) != n:
         raise ValueError(f"precision_at_k: {n} codes but {len(labels)} labels")

@@ -37,6 +37,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ..device import to_numpy
 from ..backend import get_array_module
 from ..function import no_grad
 
@@ -89,7 +90,7 @@ def evaluate_elbo(model, x, rng: np.random.Generator, y=None, batch_size: int = 
             total = 0.0
             for _ in range(samples):
                 eps = rng.standard_normal((len(xb), d)).astype(xb.dtype)
-                total = total + np.asarray(_host(model.elbo(xb, eps, **_y_kw(y, rows))), dtype=np.float64)
+                total = total + to_numpy(model.elbo(xb, eps, **_y_kw(y, rows)), np.float64)
             out[rows] = total / samples
     return out
 
@@ -118,7 +119,7 @@ def iwae_bound(model, x, k: int, rng: np.random.Generator, y=None, batch_size: i
             for start in range(0, k, per_chunk):
                 s = min(per_chunk, k - start)
                 eps = rng.standard_normal((s, len(xb), d)).astype(xb.dtype)
-                log_w = np.asarray(_host(model.log_importance_weights(xb, eps, **_y_kw(y, rows))), dtype=np.float64)
+                log_w = to_numpy(model.log_importance_weights(xb, eps, **_y_kw(y, rows)), np.float64)
                 if log_w.shape != (s, len(xb)):
                     raise ValueError(f"iwae_bound: log_importance_weights returned shape {log_w.shape}, expected {(s, len(xb))}")
                 chunk_lse.append(log_sum_exp(log_w, axis=0))
@@ -134,7 +135,7 @@ def active_units(model, x, y=None, threshold: float = 0.01, batch_size: int = 10
     """
     _check_x("active_units", x, y)
     with no_grad():
-        means = np.concatenate([np.asarray(_host(model.encode_mean(x[rows], **_y_kw(y, rows))), dtype=np.float64)
+        means = np.concatenate([to_numpy(model.encode_mean(x[rows], **_y_kw(y, rows)), np.float64)
                                 for rows in _batches(len(x), batch_size)])
     variances = means.var(axis=0)
     return {"active": int((variances > threshold).sum()), "variances": variances}
@@ -158,7 +159,3 @@ def likelihood_report(model, x, rng: np.random.Generator, y=None, ks=(1, 10, 100
 
 def _y_kw(y, rows):
     return {} if y is None else {"y": y[rows]}
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else a

@@ -33,6 +33,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..device import to_numpy
 from ..backend import kernel
 
 __all__ = [
@@ -48,10 +49,6 @@ def softplus(x):
     """log(1 + e^x), stably (the ``softplus_forward`` kernel; ``np.logaddexp(0, x)`` is ~5x slower)."""
     return kernel("softplus_forward")(x)
 
-
-def _host64(array) -> np.ndarray:
-    array = array.data if hasattr(array, "requires_grad") else array
-    return np.asarray(array.get() if hasattr(array, "get") else array, dtype=np.float64)
 
 
 def binary_states(n_bits: int, start: int, stop: int) -> np.ndarray:
@@ -86,7 +83,7 @@ def logsumexp_over_states(log_weight: Callable[[np.ndarray], np.ndarray], n_bits
 
 def bernoulli_rbm_log_partition(weight, visible_bias, hidden_bias, block_size: int = 4096) -> float:
     """Exact log Z of a Bernoulli RBM, enumerating the smaller layer. weight: (V, H)."""
-    w, b, c = _host64(weight), _host64(visible_bias), _host64(hidden_bias)
+    w, b, c = to_numpy(weight, np.float64), to_numpy(visible_bias, np.float64), to_numpy(hidden_bias, np.float64)
     n_visible, n_hidden = w.shape
     if n_hidden <= n_visible:
         return logsumexp_over_states(lambda h: h @ c + softplus(h @ w.T + b).sum(axis=1), n_hidden, block_size)
@@ -95,7 +92,7 @@ def bernoulli_rbm_log_partition(weight, visible_bias, hidden_bias, block_size: i
 
 def gaussian_rbm_log_partition(weight, visible_bias, hidden_bias, sigma, block_size: int = 4096) -> float:
     """Exact log Z of a Gaussian-Bernoulli RBM (Gaussian integral over v, enumeration over h)."""
-    w, b, c, s = _host64(weight), _host64(visible_bias), _host64(hidden_bias), _host64(sigma)
+    w, b, c, s = to_numpy(weight, np.float64), to_numpy(visible_bias, np.float64), to_numpy(hidden_bias, np.float64), to_numpy(sigma, np.float64)
     n_visible, n_hidden = w.shape
 
     def log_weight(h):
@@ -108,7 +105,7 @@ def gaussian_rbm_log_partition(weight, visible_bias, hidden_bias, sigma, block_s
 
 def boltzmann_log_partition(weight, bias, block_size: int = 4096) -> float:
     """Exact log Z of a Boltzmann machine with symmetric, zero-diagonal weight (n, n) and bias (n,)."""
-    w, a = _host64(weight), _host64(bias)
+    w, a = to_numpy(weight, np.float64), to_numpy(bias, np.float64)
     return logsumexp_over_states(lambda s: s @ a + 0.5 * ((s @ w) * s).sum(axis=1), len(a), block_size)
 
 
@@ -138,7 +135,7 @@ def log_likelihood(model, v, log_partition) -> np.ndarray:
 
 def log_partition_lower_bound(model, states) -> float:
     """logsumexp of -F(v) over the *distinct* rows of ``states`` (N, V): a certain lower bound on log Z."""
-    unique = np.unique(_host64(states).reshape(len(states), -1), axis=0)
+    unique = np.unique(to_numpy(states, np.float64).reshape(len(states), -1), axis=0)
     negative_free = -model.free_energy_float64(unique)
     top = negative_free.max()
     return float(top + np.log(np.exp(negative_free - top).sum()))

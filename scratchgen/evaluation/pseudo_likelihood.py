@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..device import to_numpy
 from .partition import softplus
 
 __all__ = ["pseudo_log_likelihood"]
 
 
-def _host64(array) -> np.ndarray:
-    return np.asarray(array.get() if hasattr(array, "get") else array, dtype=np.float64)
-
 
 def _bernoulli_rbm_flip_free_energies(model, v: np.ndarray, bits: np.ndarray) -> np.ndarray:
     """F(v^(i)) for each example and each bit i in ``bits``: (N, len(bits)), float64."""
-    w, b, c = _host64(model.weight.data), _host64(model.visible_bias.data), _host64(model.hidden_bias.data)
+    w, b, c = (to_numpy(p, np.float64) for p in (model.weight, model.visible_bias, model.hidden_bias))
     a = v @ w + c  # (N, H)
     base = -(v @ b)  # (N,)
     flips = 1.0 - 2.0 * v[:, bits]  # (N, B): +1 turns a bit on, -1 off
@@ -53,7 +51,7 @@ def pseudo_log_likelihood(model, v, deterministic: bool = True, rng=None, max_el
     """
     from ..models.rbm import BernoulliRBM
 
-    v = _host64(v)
+    v = to_numpy(v, np.float64)
     if v.ndim != 2 or v.shape[1] != model.n_visible:
         raise ValueError(f"pseudo_log_likelihood: v must be (N, {model.n_visible}), got shape {v.shape}")
     if not np.all((v == 0) | (v == 1)):

@@ -38,6 +38,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from ..device import to_numpy
 from .. import nn, ops
 from ..function import no_grad
 from ..optim import Adam
@@ -191,7 +192,7 @@ class Autoencoder(ImageModel):
     def fit_code_distribution(self, x, y=None, batch_size: int = 2000) -> None:
         """Fit N(mean_k, L_k L_k^T) to the codes of x: one per class k if labels y are given (and the
         model was built with num_classes > 1), else one for all. Full covariance + 1e-4 I."""
-        codes = np.concatenate([_host(self.codes(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]).astype(np.float64)
+        codes = np.concatenate([to_numpy(self.codes(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]).astype(np.float64)
         k = self.code_mean.shape[0]
         groups = [np.asarray(y) == c for c in range(k)] if (y is not None and k > 1) else [np.ones(len(codes), bool)] * k
         means, scales = [], []
@@ -208,7 +209,7 @@ class Autoencoder(ImageModel):
         """Decode n codes drawn from the Gaussians of ``fit_code_distribution`` (not a true density).
 
         y: which class's Gaussian each code comes from (default 0, 1, ..., K-1 repeated)."""
-        if not np.any(_host(self.code_scale)):
+        if not np.any(to_numpy(self.code_scale)):
             raise RuntimeError(f"{type(self).__name__}.sample: call fit_code_distribution(x_train) first "
                                "(an autoencoder has no prior; samples decode codes from Gaussians fitted to training codes)")
         k = self.code_mean.shape[0]
@@ -229,7 +230,7 @@ class Autoencoder(ImageModel):
             return paths  # the scatter (matplotlib, slower) only for the final pictures
         m = min(2000, len(data.test.x))
         name = f"latent_{tag}.png" if tag else "latent.png"
-        paths.append(save_latent_scatter(_host(self.codes(data.test.x[:m])), data.test.y[:m], os.path.join(out_dir, name),
+        paths.append(save_latent_scatter(to_numpy(self.codes(data.test.x[:m])), data.test.y[:m], os.path.join(out_dir, name),
                                          title=f"{type(self).__name__} codes (first 2 principal components)"))
         return paths
 
@@ -260,11 +261,7 @@ class SparseAutoencoder(Autoencoder):
 
     def mean_activation(self, x) -> np.ndarray:
         """rho_hat over x: (H,), the quantity the KL penalty pulls towards rho."""
-        return _host(self.codes(x)).mean(axis=0)
-
-
-def _host(a) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
+        return to_numpy(self.codes(x)).mean(axis=0)
 
 
 # ---- CLI registration ----------------------------------------------------------------------------

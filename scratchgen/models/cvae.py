@@ -20,6 +20,7 @@ from typing import Dict
 
 import numpy as np
 
+from ..device import to_numpy
 from .. import ops
 from ..function import no_grad
 from ..gradcheck import register_case
@@ -83,15 +84,11 @@ class CVAE(VAE):
 
         paths = super().save_pictures(out_dir, data, rng, tag)
         z_prior = rng.standard_normal((5, self.latent_dim))
-        z_posterior = _host(self.encode_mean(data.test.x[:5], data.test.y[:5]))
+        z_posterior = to_numpy(self.encode_mean(data.test.x[:5], data.test.y[:5]))
         grid = self.style_grid(np.concatenate([z_prior, z_posterior]))
         name = f"styles_{tag}.png" if tag else "styles.png"
         paths.append(save_image_grid(grid, os.path.join(out_dir, name), nrow=self.num_classes, scale=max(1, 84 // self.image_shape[1])))
         return paths
-
-
-def _host(a) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 @register_model("cvae", family="vae", defaults=dict(_VAE_DEFAULTS),

@@ -49,6 +49,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from ..device import to_numpy
 from .. import nn, ops
 from ..function import no_grad
 from ..gradcheck import register_case
@@ -264,7 +265,7 @@ class M2(ImageModel):
                 eps_u = self.standard_normal(rng, (self.num_classes, len(xb), self.latent_dim))
                 metrics["labelled_bound"] += float(self.labelled_loss(xb, yb, eps_l).data.sum())
                 metrics["unlabelled_bound"] += float(self.unlabelled_loss(xb, eps_u).data.sum())
-                every_class = _host(self.neg_bound_every_class(xb, eps_u).data)
+                every_class = to_numpy(self.neg_bound_every_class(xb, eps_u).data)
                 metrics["generative_error"] += float((every_class.argmin(axis=0) != yb).sum())
         for name in ("labelled_bound", "unlabelled_bound", "generative_error"):
             metrics[name] /= len(x)
@@ -296,7 +297,7 @@ class M2(ImageModel):
 
     def style_grid(self, z) -> np.ndarray:
         """Rows = styles z (R, latent), columns = the K classes: (R K, C, H, W)."""
-        z = np.asarray(_host(z))
+        z = to_numpy(z)
         return self.generate(np.repeat(z, self.num_classes, axis=0), np.tile(np.arange(self.num_classes), len(z)))
 
     def save_pictures(self, out_dir, data, rng: np.random.Generator, tag: str = ""):
@@ -329,13 +330,9 @@ def _more_layers(h: int, count: int, act: str, rng, dtype):
     return layers
 
 
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
 def _host_int(y) -> np.ndarray:
     y = y.data if isinstance(y, Tensor) else y
-    return np.asarray(_host(y)).astype(np.int64, copy=False)
+    return to_numpy(y).astype(np.int64, copy=False)
 
 
 @register_model("m2", family="vae",

@@ -13,6 +13,7 @@ from typing import List
 
 import numpy as np
 
+from ..device import to_numpy
 from ..backend import get_array_module
 from .rbm_helpers import weight_tiles
 
@@ -38,10 +39,6 @@ def gibbs_snapshots(model, v, steps, rng):
     return stacked.reshape((-1,) + model.image_shape)
 
 
-def _host(array) -> np.ndarray:
-    return array.get() if hasattr(array, "get") else np.asarray(array)
-
-
 def save_rbm_pictures(model, out_dir, data, rng, tag: str = "") -> List[str]:
     """Write the pictures listed in the module docstring; ``data`` (a DatasetSplits) may be None."""
     from .. import plots
@@ -53,13 +50,13 @@ def save_rbm_pictures(model, out_dir, data, rng, tag: str = "") -> List[str]:
     steps = SNAPSHOT_STEPS
     paths = [plots.save_image_grid(weight_tiles(model.weight.data, model.image_shape), path("filters"))]
     chains = gibbs_snapshots(model, model.initial_visible(8, rng), steps, rng)
-    paths.append(plots.save_image_grid(_host(chains), path("gibbs_from_noise"), nrow=len(steps)))
+    paths.append(plots.save_image_grid(to_numpy(chains), path("gibbs_from_noise"), nrow=len(steps)))
     if data is not None:
         test = model.check_data(data.test.x[:8], "save_pictures")
         chains = gibbs_snapshots(model, test, steps, rng)
-        paths.append(plots.save_image_grid(_host(chains), path("gibbs_from_data"), nrow=len(steps)))
+        paths.append(plots.save_image_grid(to_numpy(chains), path("gibbs_from_data"), nrow=len(steps)))
         originals = np.asarray(data.test.x[:16]).reshape((-1,) + model.image_shape)
-        pairs = np.concatenate([originals, _host(model.reconstruct(originals))])
+        pairs = np.concatenate([originals, to_numpy(model.reconstruct(originals))])
         paths.append(plots.save_image_grid(pairs, path("reconstructions"), nrow=16))
     for key in [k for k in (model.history[0] if model.history else {}) if k != "epoch"]:
         values = [record[key] for record in model.history if key in record]

@@ -26,12 +26,12 @@ the analytic KL (``elbo``), the log importance weights of S samples per example
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from ..device import to_numpy
 from .. import nn, ops
 from ..function import no_grad
 from ..gradcheck import register_case
@@ -256,7 +256,7 @@ class VAE(ImageModel):
         if not tag.startswith("epoch"):
             m = min(2000, len(data.test.x))
             codes = self.encode_mean(data.test.x[:m], None if y_test is None else y_test[:m])
-            paths.append(save_latent_scatter(_host(codes), data.test.y[:m], os.path.join(out_dir, f"latent{suffix}.png"),
+            paths.append(save_latent_scatter(to_numpy(codes), data.test.y[:m], os.path.join(out_dir, f"latent{suffix}.png"),
                                              title=f"{type(self).__name__} posterior means" + ("" if self.latent_dim == 2 else " (PCA)")))
         return paths
 
@@ -299,10 +299,6 @@ class ConvVAE(VAE):
             nn.ConvTranspose2d(c1, c, 4, stride=2, padding=1, rng=rng, dtype=dt),
             nn.Flatten(),
         )
-
-
-def _host(a) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 # ---- CLI registration ----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from ..device import to_numpy
 from ..backend import get_array_module
 from ..tensor import Tensor
 
@@ -60,9 +61,6 @@ def _raw_value(value):
     value = value.data if isinstance(value, Tensor) else value
     return value if hasattr(value, "shape") and hasattr(value, "dtype") else np.asarray(value)
 
-
-def _to_host(array) -> np.ndarray:
-    return array if get_array_module(array) is np else array.get()
 
 
 class Module:
@@ -268,12 +266,12 @@ class Module:
             kind, module, local = targets[key]
             current = module._parameters[local].data if kind == "parameter" else module._buffers[local]
             xp = get_array_module(current)
-            current[...] = xp.asarray(value if get_array_module(value) is xp else _to_host(value), dtype=current.dtype)
+            current[...] = xp.asarray(value if get_array_module(value) is xp else to_numpy(value), dtype=current.dtype)
         return LoadResult(missing, unexpected)
 
     def save(self, path) -> None:
         """Write ``state_dict()`` to ``path`` as an uncompressed ``.npz`` (host arrays, no pickle)."""
-        np.savez(path, **{k: _to_host(v) for k, v in self.state_dict().items()})
+        np.savez(path, **{k: to_numpy(v) for k, v in self.state_dict().items()})
 
     def load(self, path, strict: bool = True) -> "Module":
         """Load a checkpoint written by ``save`` (read with ``allow_pickle=False``); returns self."""
