@@ -44,12 +44,8 @@ def _load_fashion(quick: bool):
 
 
 # ---- scratchgen side -------------------------------------------------------------------------------
-class _OursVAE:
-    def __init__(self, seed: int):
-        from scratchgen.models.vae import VAE
-
-        self.model = VAE((1, 28, 28), hidden=400, latent=20, activation="relu", decoder="bernoulli", lr=LR, rng=seed)
-        self.rng = np.random.default_rng(seed + 1)
+class _OursModel:
+    """What both scratchgen rows share: one epoch of shuffled batches through the model's train_step."""
 
     def epoch(self, x: np.ndarray) -> float:
         order = self.rng.permutation(len(x))
@@ -58,6 +54,14 @@ class _OursVAE:
             batch = x[order[start : start + BATCH_SIZE]]
             total += self.model.train_step(batch, None, self.rng)["loss"] * len(batch)
         return total / len(x)
+
+
+class _OursVAE(_OursModel):
+    def __init__(self, seed: int):
+        from scratchgen.models.vae import VAE
+
+        self.model = VAE((1, 28, 28), hidden=400, latent=20, activation="relu", decoder="bernoulli", lr=LR, rng=seed)
+        self.rng = np.random.default_rng(seed + 1)
 
     def test_neg_elbo(self, x: np.ndarray) -> float:
         from scratchgen.evaluation.likelihood import evaluate_elbo
@@ -82,20 +86,12 @@ class _OursVAE:
         return out
 
 
-class _OursCAE:
+class _OursCAE(_OursModel):
     def __init__(self, seed: int):
         from scratchgen.models.contractive_autoencoder import ContractiveAutoencoder
 
         self.model = ContractiveAutoencoder((1, 28, 28), hidden=256, contraction=0.1, lr=LR, rng=seed)
         self.rng = np.random.default_rng(seed + 1)
-
-    def epoch(self, x: np.ndarray) -> float:
-        order = self.rng.permutation(len(x))
-        total = 0.0
-        for start in range(0, len(x), BATCH_SIZE):
-            batch = x[order[start : start + BATCH_SIZE]]
-            total += self.model.train_step(batch, None, self.rng)["loss"] * len(batch)
-        return total / len(x)
 
     def test_metrics(self, x: np.ndarray) -> Dict[str, float]:
         """Reconstruction BCE, mean ||J||_F and the training objective BCE + 0.1 ||J||_F^2 (per image)."""
