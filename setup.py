@@ -15,6 +15,9 @@ EXTRAS["test"] = sorted(
     {"pytest>=7", "hypothesis>=6", "numba-cuda>=0.30,<0.31"}
     | set(EXTRAS["numba"]) | set(EXTRAS["plot"]) | set(EXTRAS["data"]) | set(EXTRAS["cli"])
 )
+PACKAGES = find_packages(include=["scratchgen", "scratchgen.*"]) + [
+    "scratchgen." + package for package in find_packages(include=["kernels", "kernels.*"])
+]
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 
 setup(
@@ -25,7 +28,10 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["scratchgen", "scratchgen.*", "kernels", "kernels.*", "benchmarks", "benchmarks.*"]),
+    # kernels/ sits beside scratchgen/ in the repository and installs as scratchgen.kernels;
+    # benchmarks/ is not installed (it runs from a checkout).
+    packages=PACKAGES,
+    package_dir={"scratchgen.kernels": "kernels"},
     install_requires=["numpy>=2.0,<2.6"],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["scratchgen=scratchgen.cli:main"]},

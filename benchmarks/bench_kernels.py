@@ -260,7 +260,7 @@ def run_suite(quick: bool = False, backends: Optional[Sequence[str]] = None, siz
 
 def _run_suite(quick, backends, sizes, repeat, kernels, threads, dtype, log) -> List[Dict]:
     from scratchgen import backend
-    from kernels.testing import relative_error
+    from scratchgen.kernels.testing import relative_error
 
     repeat = repeat or (5 if quick else 15)
     target = harness.QUICK_TARGET_SAMPLE_S if quick else harness.TARGET_SAMPLE_S

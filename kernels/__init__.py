@@ -34,7 +34,7 @@ What each backend leaves to the NumPy reference, and why (``scratchgen.backend.f
   either way. The loops' exp/expm1/log1p are our own vectorisable versions (``numba_cpu/_math.py``),
   because Numba's ``math.exp`` is a scalar libm call that would lose to NumPy's SIMD.
 * numba-cuda: kernels it lacks (the CD statistics, the conv *ops*, the other losses) run on
-  CuPy (its fallback), matmuls on cuBLAS. ``kernels.ptxcheck`` compiles every kernel for a
+  CuPy (its fallback), matmuls on cuBLAS. ``scratchgen.kernels.ptxcheck`` compiles every kernel for a
   real GPU architecture without one (the simulator cannot catch type errors).
 * cupy: the conv ops and batch norm are the reference running on CuPy arrays (its im2col and
   col2im are ours; CuPy's reductions are already single kernels).

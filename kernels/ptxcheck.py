@@ -1,8 +1,8 @@
-"""Compile every Numba CUDA kernel to PTX without a GPU: ``python -m kernels.ptxcheck [--arch sm_90]``.
+"""Compile every Numba CUDA kernel to PTX without a GPU: ``python -m scratchgen.kernels.ptxcheck [--arch sm_90]``.
 
 The CUDA simulator runs kernels as plain Python, so it cannot catch what only the real
 compiler rejects (a type that does not unify, an unsupported call, a local array that cannot
-be sized). This check runs every parity case of ``kernels.testing`` (and the GEMMs) through
+be sized). This check runs every parity case of ``scratchgen.kernels.testing`` (and the GEMMs) through
 the numba-cuda wrappers with ``SCRATCHGEN_CUDA_PTX_CHECK`` set: each launch compiles its
 kernel for the argument types it got (NVVM + NVRTC, no driver needed) instead of running it.
 
@@ -23,8 +23,8 @@ def _check(arch: str) -> int:
     import numpy as np
 
     from scratchgen import backend
-    from kernels import testing
-    from kernels.numba_cuda import _launch, gemm
+    from scratchgen.kernels import testing
+    from scratchgen.kernels.numba_cuda import _launch, gemm
 
     backend.set_backend("numba-cuda")
     rng = np.random.default_rng(0)
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     if os.environ.get("SCRATCHGEN_CUDA_PTX_CHECK") != args.arch or os.environ.get("NUMBA_ENABLE_CUDASIM") != "0":
         # numba reads NUMBA_ENABLE_CUDASIM when first imported: start afresh with the right environment.
         env = dict(os.environ, SCRATCHGEN_CUDA_PTX_CHECK=args.arch, NUMBA_ENABLE_CUDASIM="0")
-        return subprocess.call([sys.executable, "-m", "kernels.ptxcheck", "--arch", args.arch], env=env)
+        return subprocess.call([sys.executable, "-m", "scratchgen.kernels.ptxcheck", "--arch", args.arch], env=env)
     try:
         from cuda.pathfinder import load_nvidia_dynamic_lib
 

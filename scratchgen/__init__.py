@@ -8,7 +8,11 @@ Read the code in this order:
     backend.py    the kernel registry and the NumPy / Numba / CUDA / CuPy switch
     nn/, optim.py modules and optimisers; models/ the generative models
 """
-from . import ops  # noqa: F401  (registers every op's kernels and gradcheck cases)
+from ._source import mount_source_kernels
+
+mount_source_kernels()  # a source checkout's kernels/ folder is scratchgen.kernels (installed: in place)
+
+from . import ops  # noqa: F401,E402  (registers every op's kernels and gradcheck cases)
 from .backend import (  # noqa: F401
     BACKENDS,
     BackendUnavailableError,

@@ -52,9 +52,9 @@ FALLBACKS = {
 # The module in ``kernels/`` that registers each accelerated backend's kernels. Importing it
 # registers them; its ``check_available()`` raises BackendUnavailableError when it cannot run.
 _BACKEND_MODULES = {
-    "numba": "kernels.numba_cpu",
-    "numba-cuda": "kernels.numba_cuda",
-    "cupy": "kernels.cupy_backend",
+    "numba": "scratchgen.kernels.numba_cpu",
+    "numba-cuda": "scratchgen.kernels.numba_cuda",
+    "cupy": "scratchgen.kernels.cupy_backend",
 }
 _INSTALL_HINT = {
     "numba": "pip install scratchgen[numba]",

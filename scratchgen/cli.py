@@ -195,12 +195,20 @@ def command_gradcheck(args) -> int:
 
 
 def command_bench(args) -> int:
-    try:
-        from benchmarks.__main__ import main as bench_main
-    except ImportError as error:
-        print(f"scratchgen bench: the benchmarks package is not importable ({error}); run from a source checkout", file=sys.stderr)
+    """Run ``python -m benchmarks`` from the source checkout this scratchgen came from.
+
+    The benchmarks are part of the repository, not of the installed library (they import
+    peers such as PyTorch and must never be imported by it), so they run as a separate process.
+    """
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isfile(os.path.join(root, "benchmarks", "__main__.py")):
+        print("scratchgen bench: the benchmarks are not installed with the library; run it from a source "
+              "checkout (git clone, then `python -m benchmarks` or `scratchgen bench` there)", file=sys.stderr)
         return 2
-    return bench_main(args.rest)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    return subprocess.call([sys.executable, "-m", "benchmarks", *args.rest], cwd=root, env=env)
 
 
 def command_info(args) -> int:

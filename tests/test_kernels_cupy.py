@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scratchgen import backend
-from kernels import testing
+from scratchgen.kernels import testing
 
 AVAILABLE, WHY = backend.backend_status("cupy")
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not AVAILABLE, reason=f"cupy backend unavailable: {WHY}")]
@@ -42,7 +42,7 @@ def test_cupy_kernel_matches_numpy(name, dtype, data, seed):
 def test_fused_adam_is_one_launch_and_caches_its_pointer_tables():
     import cupy
 
-    from kernels.cupy_backend import optim
+    from scratchgen.kernels.cupy_backend import optim
 
     rng = np.random.default_rng(0)
     params = [cupy.asarray(rng.standard_normal(s).astype(np.float32)) for s in [(30, 20), (20,), (5, 30), (5,)]]
@@ -63,7 +63,7 @@ def test_fused_adam_is_one_launch_and_caches_its_pointer_tables():
 def test_gibbs_step_with_cupy_random():
     import cupy
 
-    from kernels.cupy_backend import rbm
+    from scratchgen.kernels.cupy_backend import rbm
 
     rng = np.random.default_rng(1)
     v = cupy.asarray((rng.random((64, 12)) < 0.5).astype(np.float32))

@@ -37,7 +37,7 @@ class TinyConvVAE(nn.Module):
 def run_the_numba_loops_on_tiny_inputs(monkeypatch):
     """The numba backend hands elementwise inputs below SMALL_INPUT elements to NumPy: not here."""
     try:
-        from kernels.numba_cpu import _jit
+        from scratchgen.kernels.numba_cpu import _jit
     except ImportError:
         return
     monkeypatch.setattr(_jit, "SMALL_INPUT", 0)

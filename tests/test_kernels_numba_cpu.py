@@ -14,11 +14,11 @@ from hypothesis import strategies as st  # noqa: E402
 
 import scratchgen  # noqa: E402
 from scratchgen import backend  # noqa: E402
-from kernels import testing  # noqa: E402
+from scratchgen.kernels import testing  # noqa: E402
 
 backend.set_backend("numba")
 backend.set_backend("numpy")
-from kernels.numba_cpu import _jit  # noqa: E402
+from scratchgen.kernels.numba_cpu import _jit  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +99,7 @@ def test_numba_transcendentals_keep_nan_inf_and_extremes():
 
 
 def test_numba_gibbs_step_with_its_own_generator_is_a_valid_sample():
-    from kernels.numba_cpu import rbm
+    from scratchgen.kernels.numba_cpu import rbm
 
     rng = np.random.default_rng(1)
     v = (rng.random((64, 12)) < 0.5).astype(np.float64)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from scratchgen import backend  # noqa: E402
-from kernels import testing  # noqa: E402
+from scratchgen.kernels import testing  # noqa: E402
 
 SIMULATED = bool(cuda_config.ENABLE_CUDASIM)
 AVAILABLE, WHY = backend.backend_status("numba-cuda")
@@ -62,7 +62,7 @@ def test_numba_cuda_kernel_matches_numpy(name, dtype, data, seed):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (5, 7, 3), (19, 9, 11)])
 def test_tiled_and_naive_gemm_match_numpy(shape, dtype):
-    from kernels.numba_cuda import gemm
+    from scratchgen.kernels.numba_cuda import gemm
 
     m, k, n = shape
     rng = np.random.default_rng(m * 100 + n)
@@ -74,7 +74,7 @@ def test_tiled_and_naive_gemm_match_numpy(shape, dtype):
 
 
 def test_gemm_rejects_misaligned_shapes():
-    from kernels.numba_cuda import gemm
+    from scratchgen.kernels.numba_cuda import gemm
 
     with pytest.raises(ValueError, match="do not align"):
         gemm.matmul_tiled(to_device(np.ones((2, 3))), to_device(np.ones((4, 2))))
@@ -84,7 +84,7 @@ def test_gemm_rejects_misaligned_shapes():
 @pytest.mark.skipif(SIMULATED, reason="creating xoroshiro128p states takes seconds in the simulator (each state "
                                       "is a jump-ahead in Python): real GPU only")
 def test_gibbs_step_with_xoroshiro_states():
-    from kernels.numba_cuda import rbm
+    from scratchgen.kernels.numba_cuda import rbm
 
     rng = np.random.default_rng(2)
     v = (rng.random((6, 5)) < 0.5).astype(np.float64)
@@ -99,7 +99,7 @@ def test_gibbs_step_with_xoroshiro_states():
 
 def test_host_arrays_are_refused_on_a_real_gpu(monkeypatch):
     """On a GPU, a NumPy array would be copied to the device and back on every launch: refused."""
-    from kernels.numba_cuda import _launch
+    from scratchgen.kernels.numba_cuda import _launch
 
     monkeypatch.setattr(_launch, "SIMULATED", False)
     monkeypatch.setattr(_launch, "PTX_CHECK", False)
@@ -110,7 +110,7 @@ def test_host_arrays_are_refused_on_a_real_gpu(monkeypatch):
 @pytest.mark.slow
 def test_every_cuda_kernel_compiles_to_ptx():
     """The real compiler (NVVM + NVRTC, no GPU needed) accepts every kernel at every parity case's types."""
-    result = subprocess.run([sys.executable, "-m", "kernels.ptxcheck", "--arch", "sm_90"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "scratchgen.kernels.ptxcheck", "--arch", "sm_90"], capture_output=True,
                             text=True, timeout=600, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if result.returncode == 2:
         pytest.skip(f"CUDA compiler libraries not found: {result.stderr.strip()[:300]}")
@@ -143,7 +143,7 @@ def test_numba_cuda_on_gpu_at_model_sizes(name):
 def test_tiled_gemm_matches_cublas_at_1024():
     import cupy
 
-    from kernels.numba_cuda import gemm
+    from scratchgen.kernels.numba_cuda import gemm
 
     a = cupy.random.standard_normal((1024, 1000), dtype=cupy.float32)
     b = cupy.random.standard_normal((1000, 1030), dtype=cupy.float32)
