@@ -173,7 +173,7 @@ def quality(steps: int = 1500, threads: int = 1, seed: int = 0, out_dir: str = "
     """Train both sides ``steps`` steps on the same batches and noise; score 10,000 samples of each."""
     from scratchgen.evaluation.parzen import parzen_evaluation
     from scratchgen.evaluation.sample_quality import sample_quality_report
-    from scratchgen.models.classifier import load_or_train_classifier
+    from scratchgen.models.classifiers.lenet import load_or_train_classifier
     from scratchgen.plots import save_image_grid
 
     os.makedirs(out_dir, exist_ok=True)

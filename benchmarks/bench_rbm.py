@@ -57,15 +57,15 @@ def load_binary_data(quick: bool, seed: int = 0):
 
 def _quality(weight, visible_bias, hidden_bias, x_test) -> Dict[str, float]:
     """Reconstruction error and pseudo-log-likelihood of x_test under the given parameters (our code)."""
-    from scratchgen.evaluation import monitors, pseudo_likelihood
-    from scratchgen.models.rbm import BernoulliRBM
+    from scratchgen.models.boltzmann import monitors
+    from scratchgen.models.boltzmann.bernoulli_rbm import BernoulliRBM
 
     probe = BernoulliRBM(N_VISIBLE, N_HIDDEN, rng=0)
     probe.weight.data[...] = weight
     probe.visible_bias.data[...] = visible_bias
     probe.hidden_bias.data[...] = hidden_bias
     return {"test_reconstruction_error": monitors.reconstruction_error(probe, x_test),
-            "test_pseudo_log_likelihood": float(pseudo_likelihood.pseudo_log_likelihood(probe, x_test).mean())}
+            "test_pseudo_log_likelihood": float(monitors.pseudo_log_likelihood(probe, x_test).mean())}
 
 
 def _summary(times: List[float]) -> Dict[str, float]:
@@ -77,7 +77,7 @@ def _summary(times: List[float]) -> Dict[str, float]:
 
 def _time_backend(backend: str, x_train, x_test, sklearn_rbm_class, repeats: int, threads: int, seed: int, log) -> Dict:
     import scratchgen
-    from scratchgen.models.rbm import BernoulliRBM
+    from scratchgen.models.boltzmann.bernoulli_rbm import BernoulliRBM
 
     with scratchgen.use_backend(backend):
         def ours():  # a fresh model per epoch, like scikit-learn's fit: both sides train exactly one epoch

@@ -58,7 +58,7 @@ class _OursModel:
 
 class _OursVAE(_OursModel):
     def __init__(self, seed: int):
-        from scratchgen.models.vae import VAE
+        from scratchgen.models.vae.vae import VAE
 
         self.model = VAE((1, 28, 28), hidden=400, latent=20, activation="relu", decoder="bernoulli", lr=LR, rng=seed)
         self.rng = np.random.default_rng(seed + 1)
@@ -88,7 +88,7 @@ class _OursVAE(_OursModel):
 
 class _OursCAE(_OursModel):
     def __init__(self, seed: int):
-        from scratchgen.models.contractive_autoencoder import ContractiveAutoencoder
+        from scratchgen.models.autoencoders.contractive import ContractiveAutoencoder
 
         self.model = ContractiveAutoencoder((1, 28, 28), hidden=256, contraction=0.1, lr=LR, rng=seed)
         self.rng = np.random.default_rng(seed + 1)

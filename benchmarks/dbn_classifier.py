@@ -36,8 +36,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from scratchgen.data import load_dataset
-    from scratchgen.models import dbn_classifier as dc
-    from scratchgen.models.dbn import DBN, parse_layer_sizes
+    from scratchgen.models.boltzmann import dbn_classifier as dc
+    from scratchgen.models.boltzmann.dbn import DBN, parse_layer_sizes
 
     data = load_dataset(args.dataset, val_fraction=0.0, seed=args.seed)
     x, y = data.train.x.reshape(len(data.train.x), -1), data.train.y

@@ -44,9 +44,9 @@ def _bce_per_example(model, x):
 
 
 def contraction(data, epochs, rng):
-    from scratchgen.models.autoencoder import Autoencoder
-    from scratchgen.models.contractive_autoencoder import ContractiveAutoencoder
-    from scratchgen.models.denoising_autoencoder import DenoisingAutoencoder
+    from scratchgen.models.autoencoders.autoencoder import Autoencoder
+    from scratchgen.models.autoencoders.contractive import ContractiveAutoencoder
+    from scratchgen.models.autoencoders.denoising import DenoisingAutoencoder
 
     shape, rows = data.image_shape, []
     makers = {
@@ -69,9 +69,9 @@ def contraction(data, epochs, rng):
 
 
 def denoising(data, models, out_dir, rng):
-    from scratchgen.evaluation.applications import denoising_psnr
-    from scratchgen.models.ae_common import reconstruction_grid
-    from scratchgen.models.denoising_autoencoder import corrupt, corruption_noise
+    from scratchgen.metrics import denoising_psnr
+    from scratchgen.models.image_model import reconstruction_grid
+    from scratchgen.models.autoencoders.denoising import corrupt, corruption_noise
     from scratchgen.plots import save_image_grid
 
     rows = []
@@ -90,10 +90,10 @@ def denoising(data, models, out_dir, rng):
 
 
 def anomaly(data, epochs, rng, classes):
-    from scratchgen.evaluation.applications import anomaly_auroc
+    from scratchgen.metrics import anomaly_auroc
     from scratchgen.evaluation.likelihood import evaluate_elbo
-    from scratchgen.models.autoencoder import Autoencoder
-    from scratchgen.models.vae import VAE
+    from scratchgen.models.autoencoders.autoencoder import Autoencoder
+    from scratchgen.models.vae.vae import VAE
 
     rows = []
     for c in classes:
@@ -110,8 +110,9 @@ def anomaly(data, epochs, rng, classes):
 
 
 def retrieval(data, epochs, models, out_dir, rng):
-    from scratchgen.evaluation.applications import precision_at_k, project_2d, save_latent_scatter
-    from scratchgen.models.vae import VAE
+    from scratchgen.metrics import precision_at_k, project_2d
+    from scratchgen.plots import save_latent_scatter
+    from scratchgen.models.vae.vae import VAE
 
     x_test = data.test.x.reshape(len(data.test.x), -1)
     y_test = data.test.y

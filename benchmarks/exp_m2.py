@@ -46,7 +46,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from scratchgen.data import binarize, iterate_batches, load_dataset
-    from scratchgen.models.m2 import M2
+    from scratchgen.models.vae.m2 import M2
 
     data = load_dataset("mnist", root=args.data_root, seed=args.seed)
     print(data.summary(), flush=True)
@@ -102,7 +102,7 @@ def _m1_codes(data, args, rng):
 
     from scratchgen.data import iterate_batches
     from scratchgen.data.splits import Split
-    from scratchgen.models.vae import VAE
+    from scratchgen.models.vae.vae import VAE
 
     m1 = VAE(data.image_shape, hidden=500, latent=args.m1_latent, activation=args.activation, lr=1e-3, rng=rng)
     for epoch in range(1, args.m1_epochs + 1):

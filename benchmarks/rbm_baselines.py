@@ -85,8 +85,8 @@ def default_epochs(dataset: str, n_hidden: int, method: str, quick: bool) -> int
 
 def train_and_evaluate(x_train, x_test, n_hidden: int, method: str, epochs: int, ais_betas: int, ais_runs: int,
                        seed: int = 0, log=print) -> Dict:
-    from scratchgen.evaluation import partition
-    from scratchgen.models.rbm import BernoulliRBM
+    from scratchgen.evaluation import ais
+    from scratchgen.models.boltzmann.bernoulli_rbm import BernoulliRBM
 
     rbm = BernoulliRBM(784, n_hidden, rng=seed, **METHODS[method], **RECIPE).initialize_visible_bias(x_train)
     start = time.perf_counter()
@@ -96,10 +96,10 @@ def train_and_evaluate(x_train, x_test, n_hidden: int, method: str, epochs: int,
     row = {"hidden": n_hidden, "method": METHOD_NAMES[method], "epochs": epochs, "updates": rbm.optimizers["rbm"].steps[0],
            "train_seconds": round(train_s, 1)}
     if n_hidden <= 20:
-        log_z = rbm.log_partition("exact")
+        log_z = rbm.exact_log_partition()
         row.update(log_z=log_z, log_z_method="exact")
     else:
-        result = rbm.log_partition("ais", data=x_train, n_betas=ais_betas, n_runs=ais_runs, rng=seed + 1)
+        result = ais.ais_log_partition(rbm, data=x_train, n_betas=ais_betas, n_runs=ais_runs, rng=seed + 1)
         log_z = result
         row.update(log_z=result.log_z, log_z_method=f"AIS {ais_runs} runs x {result.n_betas} betas",
                    log_z_low=result.log_z_low, log_z_high=result.log_z_high, log_z_std=result.log_z_std,
@@ -107,7 +107,7 @@ def train_and_evaluate(x_train, x_test, n_hidden: int, method: str, epochs: int,
         # A certain lower bound on log Z from distinct states: training images, the AIS end points,
         # and the end points of 100 Gibbs chains run 1,000 sweeps from the base rates.
         _, chains = rbm.gibbs(rbm.initial_visible(100, np.random.default_rng(seed + 2)), 1000, np.random.default_rng(seed + 3))
-        bound = partition.log_partition_lower_bound(rbm, np.concatenate([x_train[:10000], result.samples, chains]))
+        bound = ais.log_partition_lower_bound(rbm, np.concatenate([x_train[:10000], result.samples, chains]))
         row["log_z_lower_bound"] = bound
         row["ais_below_lower_bound"] = bool(result.log_z < bound)
     row["test_log_likelihood"] = rbm.score(x_test, log_z)
@@ -134,7 +134,7 @@ def downsampled_digits(seed: int = 0):
 
 def restriction_comparison(quick: bool, seed: int = 0, log=print) -> List[Dict]:
     """General vs restricted Boltzmann machine, 16 visible + 6 hidden, exact log-likelihoods."""
-    from scratchgen.models.boltzmann import BoltzmannMachine
+    from scratchgen.models.boltzmann.boltzmann_machine import BoltzmannMachine
 
     x_train, x_test = downsampled_digits(seed)
     epochs = 10 if quick else 40
@@ -144,7 +144,7 @@ def restriction_comparison(quick: bool, seed: int = 0, log=print) -> List[Dict]:
         start = time.perf_counter()
         bm.fit(x_train, epochs=epochs, batch_size=32, rng=seed)
         seconds = time.perf_counter() - start
-        log_z = bm.log_partition()
+        log_z = bm.exact_log_partition()
         row = {"model": "restricted (RBM)" if restricted else "general BM", "units": "16 visible + 6 hidden",
                "epochs": epochs, "seconds": round(seconds, 2), "seconds_per_update": seconds / bm.optimizers["bm"].steps[0],
                "test_log_likelihood": float(bm.log_likelihood(x_test, log_z).mean()),

@@ -13,7 +13,7 @@ versions of a kernel side by side::
     losses           scratchgen/ops/losses.py       sigmoid_bce_with_logits (forward, backward)
     divergences      scratchgen/ops/divergences.py  gaussian_kl_standard, reparameterize, contractive_penalty
     optim            scratchgen/optim.py            adam_update (fused over all parameters), sgd_update
-    rbm              scratchgen/models/rbm_kernels.py  rbm_sample_hidden/visible, rbm_gibbs_step, rbm_cd_statistics
+    rbm              scratchgen/ops/rbm.py          rbm_sample_hidden/visible, rbm_gibbs_step, rbm_cd_statistics
     conv             scratchgen/ops/conv.py         im2col col2im conv2d conv_transpose2d (forward, backward)
     normalization    scratchgen/ops/normalization.py  batch_norm (forward, backward)
     gemm             (numba_cuda only)              a tiled shared-memory GEMM for learners

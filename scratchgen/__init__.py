@@ -24,14 +24,15 @@ from .backend import (  # noqa: F401
     set_backend,
     use_backend,
 )
-from .function import AnomalyError, Function, detect_anomaly, is_grad_enabled, no_grad  # noqa: F401
+from .function import Function  # noqa: F401
+from .grad_mode import AnomalyError, detect_anomaly, is_grad_enabled, no_grad  # noqa: F401
 from .gradcheck import GradcheckError, gradcheck  # noqa: F401
 from .ops import *  # noqa: F401,F403
 from .tensor import Tensor, as_tensor  # noqa: F401
 
 from . import nn, optim  # noqa: E402,F401  (after the ops: layers are built on them)
 
-__version__ = "0.1.0"
+from .info import VERSION as __version__  # noqa: E402
 
 from .backend import _init_from_environment  # noqa: E402
 

@@ -24,7 +24,7 @@ Some accelerated kernels exist but are deliberately *not* used: where NumPy's SI
 transcendentals (AVX-512 ``tanh``, say) beat a scalar Numba loop, the Numba version is
 registered with ``active=False`` and a note saying why. It stays importable for benchmarks
 and parity tests (``shelved_kernels()``), the backend keeps the NumPy reference for that
-name, and ``kernel_notes()`` / ``describe()`` say so.
+name, and ``kernel_notes()`` / ``scratchgen info`` say so.
 
 Asking for a backend that cannot run (package missing, no GPU, a driver or CUDA library
 mismatch) raises ``BackendUnavailableError`` saying what is missing and how to install it.
@@ -121,9 +121,10 @@ def _load_backend(name: str) -> None:
 
 def set_backend(name: str) -> None:
     """Make ``name`` the current backend (loads and checks it first; raises if it cannot run)."""
-    global _current_backend
+    global _current_backend, _environment_error
     _load_backend(name)
     _current_backend = name
+    _environment_error = None  # an explicit choice replaces a bad SCRATCHGEN_BACKEND
 
 
 def get_backend() -> str:
@@ -144,6 +145,8 @@ def use_backend(name: str) -> Iterator[str]:
 
 def kernel(name: str) -> Callable:
     """The implementation of kernel ``name`` that the current backend uses."""
+    if _current_backend not in FALLBACKS:
+        raise _environment_error or BackendUnavailableError(f"backend {_current_backend!r} is not usable")
     implementations = _KERNELS.get(name)
     if implementations is None:
         raise KeyError(f"no kernel named {name!r}; registered kernels: {sorted(_KERNELS)}")
@@ -157,7 +160,7 @@ def kernel_table() -> Dict[str, Dict[str, str]]:
     """For every kernel and every backend: which implementation runs (no silent fallback).
 
     Only backends whose module has been imported have registered anything; call
-    ``backend_status()`` (or ``describe()``) first to load every backend that can load.
+    ``backend_status()`` first to load every backend that can load.
     """
     table = {}
     for name in sorted(set(_KERNELS) | set(_SHELVED)):
@@ -256,36 +259,26 @@ def format_kernel_table() -> str:
     return "\n".join(lines)
 
 
-def describe(kernels: bool = False) -> str:
-    """What ``scratchgen info`` prints: each backend (available, or why not), devices, versions.
+_environment_error = None
 
-    ``kernels=True`` appends ``format_kernel_table()``. Never raises for a missing backend.
-    """
-    from . import device
 
-    lines = [f"current backend: {get_backend()}", "backends:"]
-    for name in BACKENDS:
-        ok, details = backend_status(name)
-        lines.append(f"  {name:<11} {'yes' if ok else 'no ':<4} {details}")
-    lines.append("devices:")
-    lines.extend(f"  {line}" for line in device.describe_devices())
-    lines.append("threads: " + ", ".join(
-        f"{var}={os.environ.get(var, 'unset')}"
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
-    ))
-    if kernels:
-        lines.append(format_kernel_table())
-    else:
-        notes = kernel_notes()
-        lines.append(f"kernels: {len(kernel_table())} registered ({len(notes)} kept on NumPy somewhere; "
-                     f"scratchgen.backend.format_kernel_table() lists them)")
-    return "\n".join(lines)
+def environment_error():
+    """The ``BackendUnavailableError`` of a ``SCRATCHGEN_BACKEND`` that could not be used, else None."""
+    return _environment_error
 
 
 def _init_from_environment() -> None:
+    """Apply ``SCRATCHGEN_BACKEND`` at import.
+
+    A backend that cannot run is not an import-time traceback (``scratchgen info`` must still run
+    and say what is wrong), and never a silent fallback either: the error is kept, the current
+    backend becomes that unusable name, and the first kernel lookup raises it.
+    """
+    global _environment_error, _current_backend
     name = os.environ.get("SCRATCHGEN_BACKEND")
     if name:
         try:
             set_backend(name)
-        except BackendUnavailableError as error:
-            raise BackendUnavailableError(f"SCRATCHGEN_BACKEND={name}: {error}") from error
+        except (BackendUnavailableError, ValueError) as error:
+            _environment_error = BackendUnavailableError(f"SCRATCHGEN_BACKEND={name}: {error}")
+            _current_backend = name

@@ -4,65 +4,152 @@
                            [--lr LR] [--seed S] [--out DIR] [--resume] [--binarize MODE]
                            [the model's own options, e.g. --latent 2]
     scratchgen sample CHECKPOINT [--n 64] [--out FILE]
-    scratchgen eval CHECKPOINT [--dataset NAME]
+    scratchgen eval CHECKPOINT [--dataset NAME] [--quick]
     scratchgen gradcheck [OP|MODEL ...]
     scratchgen bench [SUITE ...] [--quick]
     scratchgen info
 
 Every model's own options come from the defaults it registered (``scratchgen train MODEL -h``
-lists them). Errors speak to a person: an unknown model or dataset lists the valid ones, a
-missing optional dependency names the extra to install.
+lists them). Errors speak to a person, in one line that names the option, file or value at
+fault: bad input (an option out of range, a corrupt file, a missing dataset, an unavailable
+backend) exits with status 2, a failure during a run (training diverged) with 1, Ctrl-C with
+130 after the training loop has written its checkpoint. ``SCRATCHGEN_DEBUG=1`` shows tracebacks.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
 import sys
-from typing import List, Optional
+import time
+from typing import Dict, List, Optional
 
 import numpy as np
 
-# Options every model shares; a model's defaults may set their default values.
-TRAINING_KEYS = ("epochs", "batch_size", "lr", "binarize")
+from . import backend
+
+# What counts as the user's fault (exit 2): a value, a file, a name, a missing package or GPU.
+BAD_INPUT = (ValueError, KeyError, TypeError, LookupError, FileNotFoundError, NotADirectoryError,
+             IsADirectoryError, ImportError, backend.BackendUnavailableError)
 
 
+class UsageError(Exception):
+    """A command-line option that cannot be used; its message names the option and the value."""
+
+
+# ---- option types: each refuses what it cannot use, naming the value ----------------------------------
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "1", "on"):
+        return True
+    if lowered in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"must be true/false (or yes/no, 1/0), got {text!r}")
+
+
+def optional_float(text: str) -> Optional[float]:
+    return None if text.strip().lower() == "none" else finite_float(text)
+
+
+def _option_type(default):
+    """The parser of a model option, from the type of its registered default."""
+    if isinstance(default, bool):
+        return boolean
+    if isinstance(default, int):
+        return int if default <= 0 else positive_int
+    if isinstance(default, float):
+        return finite_float
+    if default is None:
+        return optional_float
+    if isinstance(default, (list, tuple)):
+        item = _option_type(default[0]) if default else str
+
+        def parse_list(text: str):
+            parts = [part for part in text.split(",") if part.strip()]
+            if not parts:
+                raise argparse.ArgumentTypeError(f"must be a comma-separated list, got {text!r}")
+            return [item(part) for part in parts]
+
+        return parse_list
+    return str
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (raised, printed by ``main``), never usage text and exit."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+# ---- the parser ---------------------------------------------------------------------------------------
 def _models():
     from .models import MODEL_REGISTRY
 
     return MODEL_REGISTRY
 
 
-def _option_type(default):
-    if isinstance(default, bool):
-        return lambda text: text.lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int
-    if isinstance(default, float):
-        return float
-    if isinstance(default, (list, tuple)):
-        return lambda text: [type(default[0])(part) if default else part for part in text.split(",")]
-    return str
-
-
 def _add_train_parser(subparsers) -> None:
+    from .models.base import TRAINING_KEYS
+
     train = subparsers.add_parser("train", help="train a model", description="Train a model; `scratchgen train MODEL -h` lists its options.")
     models = train.add_subparsers(dest="model", metavar="MODEL", title="models")
     for name, spec in sorted(_models().items()):
         parser = models.add_parser(name, help=spec.description, description=f"{spec.description} (family: {spec.family})")
-        parser.add_argument("--dataset", default=spec.defaults.get("dataset", "digits"), help="digits (default), mnist, fashion-mnist, synthetic, or an IDX directory")
+        # Defaults of None are filled in later: with --resume, an option the user did not give comes
+        # from the checkpoint, and one they gave is compared with it.
+        parser.add_argument("--dataset", default=None, help="digits (default), mnist, fashion-mnist, synthetic, or an IDX directory")
         parser.add_argument("--data-root", default=None, help="where named datasets are looked for (default: $SCRATCHGEN_DATA)")
         parser.add_argument("--download", action="store_true", help="download the dataset if it is not found locally")
         parser.add_argument("--backend", default=None, help="numpy, numba, numba-cuda or cupy (default: $SCRATCHGEN_BACKEND or numpy)")
-        parser.add_argument("--epochs", type=int, default=spec.defaults.get("epochs", 10))
-        parser.add_argument("--batch-size", type=int, default=spec.defaults.get("batch_size", 64))
-        parser.add_argument("--lr", type=float, default=spec.defaults.get("lr"))
-        parser.add_argument("--binarize", choices=("none", "static", "dynamic"), default=spec.defaults.get("binarize", "none"))
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--epochs", type=positive_int, default=None, help=f"default: {spec.defaults.get('epochs', 10)}")
+        parser.add_argument("--batch-size", type=positive_int, default=None, help=f"default: {spec.defaults.get('batch_size', 64)}")
+        parser.add_argument("--lr", type=positive_float, default=None, help=f"default: {spec.defaults.get('lr')}")
+        parser.add_argument("--binarize", choices=("none", "static", "dynamic"), default=None,
+                            help=f"default: {spec.defaults.get('binarize', 'none')}")
+        parser.add_argument("--seed", type=non_negative_int, default=None, help="default: 0")
         parser.add_argument("--out", default=None, help="output directory (default: runs/MODEL)")
         parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
-        parser.add_argument("--max-batches", type=int, default=None, help="at most this many batches per epoch (quick runs)")
-        parser.add_argument("--train-size", type=int, default=None, help="use only the first N training examples")
+        parser.add_argument("--max-batches", type=positive_int, default=None, help="at most this many batches per epoch (quick runs)")
+        parser.add_argument("--train-size", type=positive_int, default=None, help="use only the first N training examples")
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument("--no-pictures", action="store_true")
         group = parser.add_argument_group(f"{name} options")
@@ -74,124 +161,187 @@ def _add_train_parser(subparsers) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scratchgen", description="Deep generative models from scratch in NumPy.")
+    parser = _Parser(prog="scratchgen", description="Deep generative models from scratch in NumPy.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train_parser(subparsers)
     sample = subparsers.add_parser("sample", help="draw samples from a checkpoint into a PNG grid")
     sample.add_argument("checkpoint")
-    sample.add_argument("--n", type=int, default=64)
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--out", default=None, help="PNG path (default: beside the checkpoint)")
+    sample.add_argument("--n", type=positive_int, default=64)
+    sample.add_argument("--seed", type=non_negative_int, default=0)
+    sample.add_argument("--out", default=None, help="PNG path (default: samples.png beside the checkpoint)")
     evaluate = subparsers.add_parser("eval", help="a checkpoint's metrics on the test split")
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--dataset", default=None, help="default: the dataset it was trained on")
     evaluate.add_argument("--data-root", default=None)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=non_negative_int, default=0)
     evaluate.add_argument("--quick", action="store_true", help="fewer importance samples, AIS runs and generated images")
     gradcheck = subparsers.add_parser("gradcheck", help="gradient-check ops and model losses (a table)")
     gradcheck.add_argument("names", nargs="*", help="ops or models (default: all)")
     gradcheck.add_argument("--list", action="store_true")
-    bench = subparsers.add_parser("bench", help="run the benchmarks (python -m benchmarks)")
+    gradcheck.add_argument("--seed", type=non_negative_int, default=0)
+    bench = subparsers.add_parser("bench", help="run the benchmarks (python -m benchmarks, from a source checkout)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for python -m benchmarks")
-    subparsers.add_parser("info", help="backends, devices, versions, datasets found")
+    subparsers.add_parser("info", help="backends, devices, threads, versions, datasets found")
     return parser
 
 
+# ---- train -------------------------------------------------------------------------------------------
 def _load_data(name: str, root: Optional[str], seed: int, download: bool = False, train_size: Optional[int] = None):
-    from .data import load_dataset
+    from .data import Split, load_dataset
 
-    data = load_dataset(name, root=root, seed=seed, download=download) if download else load_dataset(name, root=root, seed=seed)
-    if train_size:
-        train = data.train
-        data.train = type(train)(train.x[:train_size], train.y[:train_size])
+    data = load_dataset(name, root=root, seed=seed, download=download)
+    if train_size is not None:
+        available = data.train.num_examples
+        if train_size > available:
+            raise ValueError(f"--train-size {train_size}: {name} has only {available} training examples")
+        data = dataclasses.replace(data, train=Split(data.train.x[:train_size], data.train.y[:train_size]))
     return data
 
 
+def _resolve_training_options(args, spec, meta: Optional[Dict]) -> Dict:
+    """The run's settings: the user's options, else the checkpoint's (with --resume), else the defaults.
+
+    With --resume, ``--lr`` and ``--epochs`` may change and are applied (and said); any other
+    option that contradicts the checkpoint is refused, naming it, since the run would no longer
+    continue the same training.
+    """
+    given_model = {key[len("model__"):]: value for key, value in vars(args).items()
+                   if key.startswith("model__") and value is not None}
+    shared = {"dataset": args.dataset, "batch_size": args.batch_size, "binarize": args.binarize, "seed": args.seed,
+              "epochs": args.epochs, "lr": args.lr}
+    defaults = {"dataset": spec.defaults.get("dataset", "digits"), "batch_size": spec.defaults.get("batch_size", 64),
+                "binarize": spec.defaults.get("binarize", "none"), "seed": 0, "epochs": spec.defaults.get("epochs", 10),
+                "lr": spec.defaults.get("lr")}
+    notes: List[str] = []
+    if meta is None:
+        settings = {key: defaults[key] if value is None else value for key, value in shared.items()}
+        config = dict(given_model)
+    else:
+        options = meta.get("options", {})
+        stored = {"dataset": meta.get("dataset"), "batch_size": options.get("batch_size"), "binarize": options.get("binarize"),
+                  "seed": meta.get("seed", options.get("seed")), "epochs": options.get("epochs"),
+                  "lr": meta["config"].get("lr")}
+        settings, conflicts = {}, []
+        for key, value in shared.items():
+            if value is None or value == stored[key]:
+                settings[key] = stored[key] if stored[key] is not None else defaults[key]
+            elif key in ("lr", "epochs"):
+                settings[key] = value
+                notes.append(f"--{key.replace('_', '-')} {value} applied (the checkpoint had {stored[key]})")
+            else:
+                conflicts.append(f"--{key.replace('_', '-')} {value} (the checkpoint has {stored[key]})")
+        config = {k: v for k, v in meta["config"].items() if k in spec.defaults}
+        for key, value in given_model.items():
+            if config.get(key) != value:
+                conflicts.append(f"--{key.replace('_', '-')} {value} (the checkpoint has {config.get(key)})")
+        if args.train_size is not None and args.train_size != meta.get("train_size"):
+            conflicts.append(f"--train-size {args.train_size} (the checkpoint trained on {meta.get('train_size')} examples)")
+        if conflicts:
+            raise ValueError("--resume: these options contradict the checkpoint, so the run would not continue the same "
+                             "training: " + "; ".join(conflicts) + ". Drop them, or train into a new --out")
+    for key in ("epochs", "batch_size", "binarize", "lr"):
+        if key in spec.defaults and settings[key] is not None:
+            config[key] = settings[key]
+    return {"settings": settings, "config": config, "notes": notes}
+
+
 def command_train(args) -> int:
-    from . import backend
+    from . import checkpoint as ckpt
     from .models import DataInfo, build_model
-    from .training import Trainer, TrainOptions
+    from .training import Trainer, TrainingInterrupted, TrainOptions
 
     if args.backend:
         backend.set_backend(args.backend)
     spec = _models()[args.model]
-    config = {key[len("model__"):]: value for key, value in vars(args).items() if key.startswith("model__") and value is not None}
-    if "lr" in spec.defaults and args.lr is not None:
-        config["lr"] = args.lr
-    for key in ("epochs", "batch_size", "binarize"):
-        if key in spec.defaults:
-            config[key] = getattr(args, key)
-    data = _load_data(args.dataset, args.data_root, args.seed, args.download, args.train_size)
     out_dir = args.out or os.path.join("runs", args.model)
-    rng = np.random.default_rng(args.seed)
-    model = build_model(args.model, config, DataInfo(tuple(data.image_shape), int(data.num_classes)), rng)
-    if model.optimizers == {} and hasattr(model, "configure_optimizers"):
-        model.configure_optimizers()
-    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, binarize=args.binarize,
-                           out_dir=out_dir, progress=not args.no_progress, pictures=not args.no_pictures,
-                           max_batches_per_epoch=args.max_batches)
-    run_info = {"dataset": args.dataset, "data_source": getattr(data, "source", ""), "backend": backend.get_backend(),
-                "train_size": int(len(data.train.y)), "seed": args.seed,
-                "data_info": {"image_shape": list(data.image_shape), "num_classes": int(data.num_classes)}}
+    checkpoint_path = os.path.join(out_dir, "checkpoint.npz")
+    meta = None
+    if args.resume:
+        meta, _, _, _ = ckpt.read_checkpoint(checkpoint_path)
+        if meta["model"] != args.model:
+            raise ValueError(f"--resume: {checkpoint_path} is a checkpoint of model {meta['model']!r}, not {args.model!r}")
+    resolved = _resolve_training_options(args, spec, meta)
+    settings, config = resolved["settings"], resolved["config"]
+    data = _load_data(settings["dataset"], args.data_root, settings["seed"], args.download, args.train_size)
+    data_info = DataInfo(tuple(data.image_shape), int(data.num_classes))
+    model = build_model(args.model, config, data_info, np.random.default_rng(settings["seed"]))
+    options = TrainOptions(epochs=settings["epochs"], batch_size=settings["batch_size"], seed=settings["seed"],
+                           binarize=settings["binarize"], out_dir=out_dir, progress=not args.no_progress,
+                           pictures=not args.no_pictures, max_batches_per_epoch=args.max_batches)
+    run_info = {"dataset": settings["dataset"], "data_source": getattr(data, "source", ""), "backend": backend.get_backend(),
+                "train_size": int(data.train.num_examples), "seed": settings["seed"],
+                "data_info": {"image_shape": [int(d) for d in data.image_shape], "num_classes": int(data.num_classes)}}
     trainer = Trainer(model, data, options, run_info)
     if args.resume:
-        trainer.resume()
-        print(f"resumed from {trainer.checkpoint_path} at epoch {trainer.epoch}, batch {trainer.batch_in_epoch}")
-    print(f"training {args.model} ({model.num_parameters():,} parameters) on {args.dataset} "
-          f"({len(data.train.y)} examples, image {tuple(data.image_shape)}) with backend {backend.get_backend()}; output in {out_dir}")
+        trainer.resume(checkpoint_path)
+        if "lr" in settings and settings["lr"] is not None:
+            for optimizer in model.optimizers.values():
+                optimizer.lr = float(settings["lr"])
+        for note in resolved["notes"]:
+            print(f"resume: {note}")
+        if trainer.epoch >= options.epochs:
+            print(f"{checkpoint_path} already holds {trainer.epoch} epochs (--epochs {options.epochs}); nothing to train")
+            return 0
+        print(f"resumed from {checkpoint_path} {trainer.position()}")
+    print(f"training {args.model} ({model.num_parameters():,} parameters) on {settings['dataset']} "
+          f"({data.train.num_examples} examples, image {tuple(data.image_shape)}) with backend {backend.get_backend()}; "
+          f"output in {out_dir}", flush=True)
     try:
         trainer.fit()
-    except KeyboardInterrupt:
+    except TrainingInterrupted:
         return 130
-    print(f"wrote {out_dir}/metrics.json, metrics.csv, checkpoint.npz and PNGs")
+    names = [os.path.relpath(path, out_dir) for path in trainer.written if not path.startswith(os.path.join(out_dir, "epochs"))]
+    pictures = [n for n in names if n.endswith(".png")]
+    files = [n for n in names if not n.endswith(".png")] + ([f"{len(pictures)} PNGs"] if pictures else [])
+    print(f"wrote {', '.join(files)} in {out_dir}")
     return 0
 
 
-def _rebuild(checkpoint_path: str):
-    from . import checkpoint as ckpt
-    from .models import DataInfo, build_model
-
-    meta, _, _ = ckpt.read_checkpoint(checkpoint_path)
-    info = meta.get("data_info") or {}
-    spec = _models().get(meta["model"])
-    if spec is None:
-        raise ckpt.CheckpointError(f"{checkpoint_path}: model {meta['model']!r} is not known to this scratchgen")
-    config = {k: v for k, v in meta["config"].items() if k in spec.defaults}
-    data_info = DataInfo(tuple(info.get("image_shape", (1, 8, 8))), int(info.get("num_classes", 10)))
-    model = build_model(meta["model"], config, data_info, np.random.default_rng(0))
-    ckpt.load_into(model, checkpoint_path, with_optimizer=False)
-    model.eval()
-    return model, meta
-
-
+# ---- sample and eval -----------------------------------------------------------------------------------
 def command_sample(args) -> int:
+    from .models import load_model
     from .plots import save_image_grid
 
-    model, _ = _rebuild(args.checkpoint)
-    images = model.sample(args.n, np.random.default_rng(args.seed))
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "samples.png")
+    if os.path.isdir(out):
+        raise ValueError(f"--out {out}: is a directory; give the path of a PNG file")
+    model, _ = load_model(args.checkpoint)
+    images = np.asarray(model.sample(args.n, np.random.default_rng(args.seed)))
+    if not bool(np.isfinite(images).all()):
+        print(f"scratchgen sample: the model produced non-finite pixels; {out} was not written", file=sys.stderr)
+        return 1
     save_image_grid(images, out)
     print(f"wrote {args.n} samples to {out}")
     return 0
 
 
 def command_eval(args) -> int:
-    model, meta = _rebuild(args.checkpoint)
-    data = _load_data(args.dataset or meta.get("dataset", "digits"), args.data_root, meta.get("seed", 0))
     from .evaluation.report import full_evaluation
+    from .models import load_model
 
-    metrics = full_evaluation(model, data, np.random.default_rng(args.seed), quick=args.quick)
+    model, meta = load_model(args.checkpoint)
+    dataset = args.dataset or meta.get("dataset", "digits")
+    data = _load_data(dataset, args.data_root, meta.get("seed", 0))
+    start = time.perf_counter()
+
+    def progress(stage: str) -> None:
+        print(f"eval [{time.perf_counter() - start:6.1f} s] {stage}", file=sys.stderr, flush=True)
+
+    metrics = full_evaluation(model, data, np.random.default_rng(args.seed), quick=args.quick, progress=progress)
+    progress("done")
     print(json.dumps(metrics, indent=2))
     return 0
 
 
+# ---- gradcheck, bench, info ----------------------------------------------------------------------------
 def command_gradcheck(args) -> int:
+    from . import models  # noqa: F401  (registers the model-loss cases beside the op cases)
     from .gradcheck import registered_cases, run_cases
 
     if args.list:
         print("\n".join(registered_cases()))
         return 0
-    return 0 if run_cases(args.names) else 1
+    return 0 if run_cases(args.names, seed=args.seed) else 1
 
 
 def command_bench(args) -> int:
@@ -212,36 +362,13 @@ def command_bench(args) -> int:
 
 
 def command_info(args) -> int:
-    from . import backend
+    from . import info
 
-    describe = getattr(backend, "describe", None)
-    print(f"scratchgen {__import__('scratchgen').__version__}, numpy {np.__version__}, python {sys.version.split()[0]}")
-    if describe is not None:
-        print(describe() if isinstance(describe(), str) else json.dumps(describe(), indent=2, default=str))
-    else:
-        print(f"backend: {backend.get_backend()}")
-    print(_datasets_found())
+    print(f"scratchgen {info.VERSION}, numpy {np.__version__}, python {sys.version.split()[0]}")
+    print(info.describe())
+    print(info.datasets_found())
     print("models: " + ", ".join(sorted(_models())))
     return 0
-
-
-def _datasets_found() -> str:
-    """One line per named dataset: where it was found, or where it was looked for."""
-    from .data import dataset_dirs, find_idx_files
-
-    lines = ["datasets:"]
-    try:
-        import sklearn  # noqa: F401
-
-        lines.append("  digits          scikit-learn's bundled 8x8 digits (the default)")
-    except ImportError:
-        lines.append("  digits          needs scikit-learn: pip install scratchgen[data]")
-    lines.append("  synthetic       built in")
-    for name in ("mnist", "fashion-mnist"):
-        found = [str(d) for d in dataset_dirs(name) if d.is_dir() and find_idx_files(d)]
-        where = f"found at {found[0]}" if found else "not found (set $SCRATCHGEN_DATA, or train with --download)"
-        lines.append(f"  {name:<15} {where}")
-    return "\n".join(lines)
 
 
 COMMANDS = {"train": command_train, "sample": command_sample, "eval": command_eval, "gradcheck": command_gradcheck,
@@ -252,22 +379,36 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # everything after `bench` belongs to python -m benchmarks, options first or not
         return command_bench(argparse.Namespace(rest=argv[1:]))
-    if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-") and argv[1] not in _models():
-        print(f"scratchgen: unknown model {argv[1]!r}; valid models: {', '.join(sorted(_models()))}", file=sys.stderr)
-        return 2
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None or (args.command == "train" and args.model is None):
-        parser.print_help()
-        return 2
+    command = argv[0] if argv else None
     try:
+        if command != "info" and backend.environment_error() is not None:
+            raise backend.environment_error()
+        if command == "train" and len(argv) >= 2 and not argv[1].startswith("-") and argv[1] not in _models():
+            raise UsageError(f"scratchgen train: unknown model {argv[1]!r}; valid models: {', '.join(sorted(_models()))}")
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None or (args.command == "train" and args.model is None):
+            parser.print_help()
+            return 2
         return COMMANDS[args.command](args)
-    except (KeyError, ValueError, TypeError, ImportError, OSError, RuntimeError, FloatingPointError) as error:
+    except KeyboardInterrupt:
+        print(f"\nscratchgen {command}: interrupted", file=sys.stderr)
+        return 130
+    except UsageError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    except Exception as error:  # one line for a person; SCRATCHGEN_DEBUG=1 for the traceback
         if os.environ.get("SCRATCHGEN_DEBUG"):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"scratchgen {args.command}: {message}  (set SCRATCHGEN_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 1
+        print(f"scratchgen {command}: {message}  (set SCRATCHGEN_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2 if isinstance(error, BAD_INPUT) or _is_bad_input(error) else 1
+
+
+def _is_bad_input(error: Exception) -> bool:
+    from .training import OutputDirectoryBusy
+
+    return isinstance(error, OutputDirectoryBusy)
 
 
 if __name__ == "__main__":

@@ -95,14 +95,10 @@ def to_device(array, device: DeviceLike):
 def to_numpy(array, dtype=None) -> np.ndarray:
     """A host NumPy array with the data of ``array`` (copies from the GPU if needed).
 
-    ``array``: a NumPy or CuPy array, a Tensor (its ``data``), or anything ``np.asarray`` takes.
-    ``dtype``: cast to it (e.g. float64 for exact evaluation); no copy when it already matches.
-    The one place in scratchgen where data leaves the device.
+    ``array``: a NumPy or CuPy array, a Tensor (through its ``__array__``), or anything
+    ``np.asarray`` takes. ``dtype``: cast to it (e.g. float64 for exact evaluation); no copy when
+    it already matches. The one place in scratchgen where data leaves the device.
     """
-    from .tensor import Tensor
-
-    if isinstance(array, Tensor):
-        array = array.data
     if get_array_module(array) is not np:
         array = array.get()
     return np.asarray(array, dtype=dtype)

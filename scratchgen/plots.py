@@ -106,3 +106,22 @@ def save_scatter(points, labels, path: str, title: str = "") -> str:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def save_latent_scatter(codes, labels, path: str, title: str = "") -> str:
+    """Scatter of ``metrics.project_2d(codes)`` (the codes if 2-D, else their first two principal
+    components) coloured by label, as a PNG. Returns the path."""
+    from .metrics import project_2d
+
+    return save_scatter(project_2d(codes), to_numpy(labels), path, title=title)
+
+
+def moving_average(values, window: int) -> np.ndarray:
+    """The running mean over ``window`` consecutive values (shorter input: returned unchanged).
+
+    What loss curves show: one step's loss is noisy, the average of 20 is a trend.
+    """
+    values = np.asarray(values, dtype=float)
+    if len(values) < window:
+        return values
+    return np.convolve(values, np.ones(window) / window, mode="valid")

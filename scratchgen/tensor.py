@@ -22,9 +22,9 @@ from typing import Optional
 
 import numpy as np
 
-from . import function
+from . import grad_mode
 from .backend import get_array_module
-from .function import check_finite, unbroadcast
+from .grad_mode import check_finite
 
 
 class Tensor:
@@ -85,6 +85,21 @@ class Tensor:
         if get_array_module(self.data) is np:
             return self.data
         return self.data.get()
+
+    # ---- interop: NumPy's array protocol and DLPack ----------------------------------------------
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """``np.asarray(t)``: the data itself on the host (no copy), or a host copy of GPU data."""
+        array = self.numpy()
+        if dtype is not None and array.dtype != dtype:
+            return array.astype(dtype)
+        return array.copy() if copy else array
+
+    def __dlpack__(self, *args, **kwargs):
+        """DLPack export of the data (``torch.from_dlpack(t)``, ``cupy.from_dlpack(t)``): no copy."""
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
 
     @property
     def device(self):
@@ -174,7 +189,7 @@ class Tensor:
                 parent_grad = unbroadcast(parent_grad, parent.shape)
                 if parent_grad.dtype != parent.dtype:
                     parent_grad = parent_grad.astype(parent.dtype)
-                if function.is_anomaly_enabled():
+                if grad_mode.is_anomaly_enabled():
                     check_finite(parent_grad, node.function.name(), "backward")
                 key = id(parent)
                 grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
@@ -260,6 +275,28 @@ class Tensor:
         return _ops().clip(self, low, high)
 
 
+def unbroadcast(grad, shape: Tuple[int, ...]):
+    """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
+
+    Broadcasting (a) prepends axes and (b) stretches axes of length 1. The gradient of a
+    broadcast is the sum over every stretched or prepended axis. ``grad: broadcast shape``,
+    returns ``shape``.
+    """
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise ValueError(f"unbroadcast: gradient of shape {grad.shape} cannot reduce to {shape}")
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and grad.shape[axis] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    if grad.shape != tuple(shape):
+        raise ValueError(f"unbroadcast: gradient of shape {grad.shape} does not fit input {shape}")
+    return grad
+
+
 def _ops():
     from . import ops
 
@@ -284,6 +321,17 @@ def _topological_order(root: Tensor):
                 if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
                     stack.append((parent, False))
     return order
+
+
+def from_dlpack(x, requires_grad: bool = False) -> Tensor:
+    """A Tensor sharing the memory of any DLPack producer (a PyTorch or CuPy tensor, a NumPy array):
+    NumPy on the host, CuPy for CUDA memory. No copy."""
+    device_type = x.__dlpack_device__()[0] if hasattr(x, "__dlpack_device__") else 1
+    if device_type == 1:  # kDLCPU
+        return Tensor(np.from_dlpack(x), requires_grad=requires_grad)
+    import cupy
+
+    return Tensor(cupy.from_dlpack(x), requires_grad=requires_grad)
 
 
 def as_tensor(x, dtype=None) -> Tensor:

@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchgen.evaluation.applications import (anomaly_auroc, auroc, denoising_psnr, precision_at_k, project_2d, psnr,
-                                                roc_curve, save_latent_scatter)
+from scratchgen.metrics import (anomaly_auroc, auroc, denoising_psnr, precision_at_k, project_2d, psnr,
+                                                roc_curve)
+from scratchgen.plots import save_latent_scatter
 
 
 def test_psnr_closed_form():

@@ -7,10 +7,10 @@ from hypothesis import strategies as st
 from scratchgen import Tensor, gradcheck, no_grad
 from scratchgen.gradcheck import registered_cases
 from scratchgen.models import DataInfo, build_model
-from scratchgen.models.autoencoder import Autoencoder, SparseAutoencoder
-from scratchgen.models.contractive_autoencoder import ContractiveAutoencoder
-from scratchgen.models.conv_autoencoder import ConvAutoencoder
-from scratchgen.models.denoising_autoencoder import CORRUPTIONS, DenoisingAutoencoder, corrupt, corruption_noise
+from scratchgen.models.autoencoders.autoencoder import Autoencoder, SparseAutoencoder
+from scratchgen.models.autoencoders.contractive import ContractiveAutoencoder
+from scratchgen.models.autoencoders.convolutional import ConvAutoencoder
+from scratchgen.models.autoencoders.denoising import CORRUPTIONS, DenoisingAutoencoder, corrupt, corruption_noise
 
 AE_CASES = ["ae_loss", "ae_tied_gaussian_loss", "sparse_ae_kl_loss", "sparse_ae_l1_loss", "denoising_ae_gaussian_loss",
             "denoising_ae_masking_loss", "denoising_ae_salt_and_pepper_loss", "contractive_ae_loss", "conv_ae_loss"]

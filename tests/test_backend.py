@@ -106,10 +106,20 @@ def test_environment_variable_selects_the_backend_at_import():
     out = subprocess.run([sys.executable, "-c", "import scratchgen; print(scratchgen.get_backend())"],
                          env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.stdout.strip() == "numba", out.stderr
+    # A backend that cannot run: importing still works (so `scratchgen info` can say what is wrong),
+    # but nothing runs on a silent fallback: the first op raises, naming the variable.
     env["SCRATCHGEN_BACKEND"] = "nonsense"
-    out = subprocess.run([sys.executable, "-c", "import scratchgen"], env=env, capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
-    assert out.returncode != 0 and "nonsense" in out.stderr
+    code = ("import scratchgen as sg\ntry:\n    sg.sigmoid(sg.Tensor([0.0]))\nexcept sg.BackendUnavailableError as e:\n"
+            "    print('refused:', e)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0 and "refused: SCRATCHGEN_BACKEND=nonsense" in out.stdout, out.stderr
+    info = subprocess.run([sys.executable, "-m", "scratchgen", "info"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert info.returncode == 0 and "NOT USABLE: SCRATCHGEN_BACKEND=nonsense" in info.stdout, info.stderr
+    train = subprocess.run([sys.executable, "-m", "scratchgen", "train", "ae", "--epochs", "1"], env=env,
+                           capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert train.returncode == 2 and "Traceback" not in train.stderr
+    assert len(train.stderr.strip().splitlines()) == 1 and "SCRATCHGEN_BACKEND=nonsense" in train.stderr
 
 
 def test_kernel_table_names_every_fallback_and_shelved_kernel():
@@ -130,7 +140,9 @@ def test_shelving_needs_a_reason():
 
 
 def test_describe_reports_every_backend_and_device():
-    text = backend.describe()
+    from scratchgen import info
+
+    text = info.describe()
     for name in backend.BACKENDS:
         assert f"  {name}" in text
     assert "cpu:" in text and "threads:" in text

@@ -82,13 +82,13 @@ def test_resume_continues_from_the_checkpoint(tmp_path, test_model, capsys):
 def test_unknown_model_and_dataset_list_the_valid_ones(tmp_path, test_model, capsys):
     assert main(["train", "no-such-model"]) == 2
     assert "valid models:" in capsys.readouterr().err
-    assert main(["train", test_model, "--dataset", "no-such-data", "--out", str(tmp_path), "--no-progress"]) == 1
+    assert main(["train", test_model, "--dataset", "no-such-data", "--out", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "no-such-data" in err and "digits" in err
 
 
 def test_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
-    assert main(["sample", str(tmp_path / "nothing.npz")]) == 1
+    assert main(["sample", str(tmp_path / "nothing.npz")]) == 2
     assert "no such checkpoint file" in capsys.readouterr().err
 
 

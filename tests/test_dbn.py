@@ -4,10 +4,10 @@ import pytest
 
 from scratchgen.data import binarize, load_dataset
 from scratchgen.models import DataInfo, build_model
-from scratchgen.models import dbn_classifier as dc
-from scratchgen.models.dbn import DBN, parse_layer_sizes
-from scratchgen.models.gbrbm import GaussianBernoulliRBM
-from scratchgen.models.rbm import BernoulliRBM
+from scratchgen.models.boltzmann import dbn_classifier as dc
+from scratchgen.models.boltzmann.dbn import DBN, parse_layer_sizes
+from scratchgen.models.boltzmann.gaussian_rbm import GaussianBernoulliRBM
+from scratchgen.models.boltzmann.bernoulli_rbm import BernoulliRBM
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ import pytest
 from scratchgen import Tensor, gradcheck, no_grad, ops
 from scratchgen.experiments import gan_1d
 from scratchgen.models import DataInfo, build_model
-from scratchgen.models.cgan import ConditionalGAN, build_cgan
-from scratchgen.models.dcgan import build_dcgan
-from scratchgen.models.gan import GAN, build_gan, one_hot, to_signed, to_unit
-from scratchgen.models.lapgan import build_lapgan, laplacian_pyramid, reconstruct_pyramid
-from scratchgen.models.srgan import build_srgan, downsample, interpolation_matrix, psnr, resize, upsample
+from scratchgen.models.gan.cgan import ConditionalGAN, build_cgan
+from scratchgen.models.gan.dcgan import build_dcgan
+from scratchgen.models.gan.gan import GAN, build_gan, one_hot, to_signed, to_unit
+from scratchgen.models.gan.lapgan import build_lapgan, laplacian_pyramid, reconstruct_pyramid
+from scratchgen.models.gan.srgan import build_srgan, downsample, interpolation_matrix, psnr, resize, upsample
 
 
 def _images(rng, n, shape):

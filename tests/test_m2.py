@@ -7,7 +7,7 @@ import pytest
 
 from scratchgen import gradcheck, no_grad
 from scratchgen.gradcheck import registered_cases
-from scratchgen.models.m2 import M2
+from scratchgen.models.vae.m2 import M2
 
 
 def _model(**kwargs):

@@ -7,11 +7,11 @@ import pytest
 import scratchgen.ops as ops
 from scratchgen import Tensor
 from scratchgen.backend import kernel
-from scratchgen.evaluation import monitors, partition, pseudo_likelihood
+from scratchgen.models.boltzmann import monitors
 from scratchgen.models import DataInfo, build_model
-from scratchgen.models.boltzmann import BoltzmannMachine
-from scratchgen.models.gbrbm import GaussianBernoulliRBM
-from scratchgen.models.rbm import BernoulliRBM
+from scratchgen.models.boltzmann.boltzmann_machine import BoltzmannMachine
+from scratchgen.models.boltzmann.gaussian_rbm import GaussianBernoulliRBM
+from scratchgen.models.boltzmann.bernoulli_rbm import BernoulliRBM
 
 
 def all_states(n):
@@ -82,17 +82,17 @@ def test_conditionals_free_energy_and_log_z_match_brute_force():
     brute_free = np.array([-np.logaddexp.reduce(log_p[np.all(v == s, axis=1)]) for s in vs])
     np.testing.assert_allclose(rbm.free_energy(vs), brute_free, rtol=1e-12)
     brute_log_z = np.logaddexp.reduce(log_p)
-    assert abs(rbm.log_partition("exact") - brute_log_z) < 1e-10
+    assert abs(rbm.exact_log_partition() - brute_log_z) < 1e-10
     # enumerating the other layer (H > V) and tiny blocks give the same number
     wide = tiny_rbm(4, 6, seed=3)
     _, _, _, log_p_wide = joint_table(wide)
-    assert abs(partition.exact_log_partition(wide, block_size=3) - np.logaddexp.reduce(log_p_wide)) < 1e-10
+    assert abs(wide.exact_log_partition(block_size=3) - np.logaddexp.reduce(log_p_wide)) < 1e-10
 
 
 def test_long_gibbs_chain_matches_exact_distribution():
     rbm = tiny_rbm(scale=0.8, seed=2)
     vs = all_states(6)
-    exact = np.exp(-rbm.free_energy(vs) - rbm.log_partition("exact"))
+    exact = np.exp(-rbm.free_energy(vs) - rbm.exact_log_partition())
     rng = np.random.default_rng(0)
     v = (rng.random((200, 6)) < 0.5).astype(np.float64)
     _, v = rbm.gibbs(v, 50, rng)  # burn-in
@@ -115,9 +115,9 @@ def test_pseudo_likelihood_all_bits_matches_brute_force_and_random_bit_is_unbias
         flipped = vs.copy()
         flipped[:, i] = 1 - flipped[:, i]
         expected += -np.logaddexp(0, free(vs) - free(flipped))  # log sigmoid(F(flip) - F(v))
-    np.testing.assert_allclose(pseudo_likelihood.pseudo_log_likelihood(rbm, vs), expected, rtol=1e-10)
+    np.testing.assert_allclose(monitors.pseudo_log_likelihood(rbm, vs), expected, rtol=1e-10)
     many = np.repeat(vs, 400, axis=0)
-    noisy = pseudo_likelihood.pseudo_log_likelihood(rbm, many, deterministic=False, rng=0)
+    noisy = monitors.pseudo_log_likelihood(rbm, many, deterministic=False, rng=0)
     assert abs(noisy.mean() - expected.mean()) < 0.15
 
 
@@ -200,7 +200,7 @@ def test_gaussian_free_energy_sums_over_h_and_log_z_integrates_over_v():
     log_density = -g.free_energy(points)
     step = grid[1] - grid[0]
     numeric = np.logaddexp.reduce(log_density) + 2 * np.log(step)
-    assert abs(g.log_partition("exact") - numeric) < 1e-6
+    assert abs(g.exact_log_partition() - numeric) < 1e-6
     # p(h | v) from the joint, and E[v | h] = b + sigma * (W h)
     for x in v[:2]:
         log_joint = -g.energy(np.repeat(x[None], len(hs), 0), hs)
@@ -224,7 +224,7 @@ def test_gaussian_rbm_standardises_and_reports_data_space_likelihood():
     np.testing.assert_allclose(v.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(g.to_data_space(v), x.reshape(50, 4), atol=1e-6)
     # density of x = density of v times |dv/dx| = 1 / prod(std)
-    expected = -g.free_energy_float64(v) - g.log_partition("exact") - np.log(g.data_std.astype(np.float64)).sum()
+    expected = -g.free_energy_float64(v) - g.exact_log_partition() - np.log(g.data_std.astype(np.float64)).sum()
     np.testing.assert_allclose(g.log_likelihood(x), expected, rtol=1e-10)
     assert g.reconstruct(x).shape == (50, 1, 2, 2) and g.sample(3, 0, n_steps=5).shape == (3, 1, 2, 2)
 
@@ -243,7 +243,7 @@ def test_boltzmann_conditionals_and_exact_likelihood_match_brute_force():
     bm = tiny_bm()
     states = all_states(7)
     log_p = -bm.energy(states)
-    assert abs(bm.log_partition() - np.logaddexp.reduce(log_p)) < 1e-10
+    assert abs(bm.exact_log_partition() - np.logaddexp.reduce(log_p)) < 1e-10
     for unit in (0, 5):
         for rest in states[::17]:
             on, off = rest.copy(), rest.copy()
@@ -261,7 +261,7 @@ def test_restricted_boltzmann_machine_is_an_rbm():
     rbm.weight.data[...] = bm.weight.data[:4, 4:]
     rbm.visible_bias.data[...] = bm.bias.data[:4]
     rbm.hidden_bias.data[...] = bm.bias.data[4:]
-    assert abs(bm.log_partition() - rbm.log_partition("exact")) < 1e-10
+    assert abs(bm.exact_log_partition() - rbm.exact_log_partition()) < 1e-10
     v = all_states(4)
     np.testing.assert_allclose(bm.free_energy_float64(v), rbm.free_energy(v), rtol=1e-12)
 
@@ -338,7 +338,7 @@ def test_clear_errors_on_bad_input():
     with pytest.raises(ValueError, match="log Z cannot be enumerated"):
         BernoulliRBM(30, 30).score(np.zeros((1, 30), np.float32))
     with pytest.raises(ValueError, match="binary"):
-        pseudo_likelihood.pseudo_log_likelihood(rbm, np.full((1, 6), 0.5))
+        monitors.pseudo_log_likelihood(rbm, np.full((1, 6), 0.5))
     with pytest.raises(ValueError, match="NaN or Inf"):
         GaussianBernoulliRBM(2, 2, standardize=False).fit(np.array([[np.inf, 0.0]], np.float32))
     probabilities = np.full((4, 6), 0.3, np.float32)  # grey levels are allowed (mean-field data)

@@ -4,7 +4,7 @@ import pytest
 
 from scratchgen.data import load_dataset
 from scratchgen.evaluation import parzen, sample_quality as sq
-from scratchgen.models.classifier import load_or_train_classifier, train_classifier
+from scratchgen.models.classifiers.lenet import load_or_train_classifier, train_classifier
 
 
 def _random_covariance(rng, d):

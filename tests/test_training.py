@@ -1,6 +1,7 @@
 """The shared training loop: exact resume, Ctrl-C checkpoints, divergence errors, checkpoint checks."""
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ class TinyDenoiser(GenerativeModel):
     def train_step(self, x, y, rng):
         self.calls += 1
         if self.interrupt_at is not None and self.calls == self.interrupt_at:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives in the middle of this step
         noise = rng.normal(0, 0.1, x.reshape(len(x), -1).shape).astype(np.float32)
         loss = self.loss(x, noise)
         self.optimizers["adam"].zero_grad()
@@ -76,7 +77,7 @@ def test_two_epochs_equal_one_plus_resume_plus_one_bit_for_bit(tmp_path, data):
         np.testing.assert_array_equal(value, weights(second)[key], err_msg=key)
 
 
-def test_ctrl_c_writes_a_checkpoint_inside_the_epoch_and_resume_is_exact(tmp_path, data):
+def test_ctrl_c_inside_a_step_checkpoints_after_that_step_and_resume_is_exact(tmp_path, data):
     features = int(np.prod(data.image_shape))
     straight = TinyDenoiser(features)
     Trainer(straight, data, options(tmp_path, "straight", 2)).fit()
@@ -84,8 +85,8 @@ def test_ctrl_c_writes_a_checkpoint_inside_the_epoch_and_resume_is_exact(tmp_pat
     interrupted = TinyDenoiser(features, interrupt_at=13)  # inside the second epoch (8 batches of 32 per epoch)
     with pytest.raises(KeyboardInterrupt):
         Trainer(interrupted, data, options(tmp_path, "interrupted", 2)).fit()
-    meta, _, _ = read_checkpoint(str(tmp_path / "interrupted" / "checkpoint.npz"))
-    assert (meta["epoch"], meta["batch_in_epoch"]) == (1, 4)
+    meta, _, _, _ = read_checkpoint(str(tmp_path / "interrupted" / "checkpoint.npz"))
+    assert (meta["epoch"], meta["batch_in_epoch"], meta["step"]) == (1, 5, 13)  # step 13 finished first
 
     resumed = TinyDenoiser(features, seed=5)
     trainer = Trainer(resumed, data, options(tmp_path, "interrupted", 2))

@@ -10,8 +10,8 @@ from scratchgen import gradcheck, no_grad
 from scratchgen.evaluation.likelihood import (active_units, evaluate_elbo, iwae_bound, likelihood_report,
                                               log_mean_exp, log_sum_exp)
 from scratchgen.gradcheck import registered_cases
-from scratchgen.models.cvae import CVAE
-from scratchgen.models.vae import VAE, ConvVAE
+from scratchgen.models.vae.cvae import CVAE
+from scratchgen.models.vae.vae import VAE, ConvVAE
 
 VAE_CASES = ["vae_bernoulli_loss", "vae_gaussian_loss", "conv_vae_loss", "cvae_loss"]
 

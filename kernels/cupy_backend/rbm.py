@@ -8,7 +8,7 @@ from __future__ import annotations
 import cupy
 
 from scratchgen.backend import register_kernel
-from scratchgen.models import rbm_kernels as reference
+from scratchgen.ops import rbm as reference
 
 from ._elementwise import cupy_float_arrays
 

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from scratchgen.backend import register_kernel
-from scratchgen.models import rbm_kernels as reference
+from scratchgen.ops import rbm as reference
 
 from . import _math
 from ._jit import host_float_arrays, jit

@@ -17,7 +17,7 @@ import functools
 from numba import cuda
 
 from scratchgen.backend import get_array_module, register_kernel
-from scratchgen.models import rbm_kernels as reference
+from scratchgen.ops import rbm as reference
 
 from ._launch import SIMULATED, THREADS, configure, device_float_arrays, grid, launch
 from .activations import sigmoid

@@ -1,10 +1,13 @@
-"""Evaluation: likelihood estimates and sample-quality scores, one concept per module.
+"""Evaluation: the expensive measurements made after training, one concept per module.
 
-Import the module you need, e.g. ``from scratchgen.evaluation import ais``.
+Import the module you need, e.g. ``from scratchgen.evaluation import ais``. These run models
+(they sit above ``scratchgen.models``); the cheap metrics on plain arrays that models use
+themselves (PSNR, AUROC, precision@k) are ``scratchgen.metrics``.
 
-Energy models (the Boltzmann family):
-    partition.py          exact log Z by enumerating the smaller layer (in blocks), exact log-likelihoods
-    ais.py                annealed importance sampling: log Z of an RBM with its 3-sigma spread
-    pseudo_likelihood.py  pseudo-log-likelihood (all bits, or scikit-learn's one random bit)
-    monitors.py           reconstruction error and the free-energy gap (overfitting monitor)
+    likelihood.py       latent-variable models: test -ELBO, the importance-weighted bound (IWAE)
+    ais.py              annealed importance sampling: log Z of a Bernoulli RBM with its spread,
+                        and a certain lower bound on log Z
+    sample_quality.py   classifier-Fréchet distance, mode coverage, noisy/blurred references
+    parzen.py           Parzen-window log-likelihood (the GAN paper's number, with its caveats)
+    report.py           ``scratchgen eval``: every metric that fits a model, on the test split
 """

@@ -29,7 +29,7 @@ AIS under-estimates log Z on average (Jensen: E[log mean w] <= log Z), so the lo
 from it tend to be optimistic; more betas shrink the bias. Worse, a model with modes that the
 annealed chains never reach (common after CD-k training, whose chains never leave the data)
 makes *every* run miss them: the weights agree, the spread is small, and log Z is still far
-too low. Two checks that need no trust in AIS: ``partition.log_partition_lower_bound`` (distinct
+too low. Two checks that need no trust in AIS: ``log_partition_lower_bound`` (distinct
 states, e.g. training data and long Gibbs chains, bound log Z from below), and, for binarised
 grey-level data, the binarisation entropy (no test log-likelihood can honestly exceed minus it;
 see ``benchmarks/rbm_baselines.py``). ``effective_sample_size`` near 1 is a third warning.
@@ -42,8 +42,11 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from ..backend import get_array_module, kernel
+from ..device import to_numpy
+from ..models.boltzmann.bernoulli_rbm import BernoulliRBM
+from ..models.boltzmann.helpers import base_rate_visible_bias, random_uniform
 
-__all__ = ["AISResult", "beta_schedule", "base_rate_visible_bias", "ais_log_partition", "DEFAULT_SEGMENTS"]
+__all__ = ["AISResult", "beta_schedule", "ais_log_partition", "log_partition_lower_bound", "DEFAULT_SEGMENTS"]
 
 # (end of segment, number of intermediate betas in it): 1,000 on [0, 0.5], 4,000 on [0.5, 0.9],
 # 10,000 on [0.9, 1] - Salakhutdinov & Murray's schedule, 15,000 betas in all.
@@ -100,17 +103,6 @@ def beta_schedule(n_betas: Optional[int] = None, segments: Sequence[Tuple[float,
     return np.concatenate(betas)
 
 
-def base_rate_visible_bias(data, smoothing: float = 0.5) -> np.ndarray:
-    """Log-odds of the pixel means of ``data`` (N, V), with ``smoothing`` pseudo-counts (float64, host).
-
-    p_i = (sum_n v_ni + smoothing) / (N + 2 smoothing);  b_A,i = log p_i - log(1 - p_i).
-    """
-    v = np.asarray(data.get() if hasattr(data, "get") else data, dtype=np.float64)
-    v = v.reshape(len(v), -1)
-    p = (v.sum(axis=0) + smoothing) / (len(v) + 2 * smoothing)
-    return np.log(p) - np.log1p(-p)
-
-
 def _softplus64(x):
     return kernel("softplus_forward")(x)
 
@@ -123,9 +115,6 @@ def ais_log_partition(model, data=None, base_visible_bias=None, betas=None, n_be
     betas: an explicit schedule (increasing, from 0 to 1), else ``beta_schedule(n_betas)``.
     The chains run in the model's dtype and device; the log-weights accumulate in float64.
     """
-    from ..models.rbm import BernoulliRBM
-    from ..models.rbm_helpers import random_uniform
-
     if not isinstance(model, BernoulliRBM):
         raise TypeError(f"ais_log_partition: implemented for BernoulliRBM, got {type(model).__name__}")
     if n_runs < 2:
@@ -169,3 +158,17 @@ def ais_log_partition(model, data=None, base_visible_bias=None, betas=None, n_be
     samples = v.get() if hasattr(v, "get") else v
     return AISResult(float(log_z), float(spread / mean), float(low), float(high), float(log_z_base), log_w,
                      len(betas) - 1, samples)
+
+
+def log_partition_lower_bound(model, states) -> float:
+    """logsumexp of -F(v) over the *distinct* rows of ``states`` (N, V): a certain lower bound on log Z.
+
+    Z sums exp(-F(v)) over all visible states and every term is positive, so any set of distinct
+    states gives a bound that needs no trust in AIS: an AIS estimate below it is wrong, whatever
+    its error bars say (an AIS run that missed modes). Good states: the training data, and the
+    end points of long Gibbs chains.
+    """
+    unique = np.unique(to_numpy(states, np.float64).reshape(len(states), -1), axis=0)
+    negative_free = -model.free_energy_float64(unique)
+    top = negative_free.max()
+    return float(top + np.log(np.exp(negative_free - top).sum()))

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..device import to_numpy
 from ..backend import get_array_module
-from ..function import no_grad
+from ..grad_mode import no_grad
 
 __all__ = ["log_sum_exp", "log_mean_exp", "evaluate_elbo", "iwae_bound", "active_units", "likelihood_report"]
 
@@ -128,17 +128,9 @@ def iwae_bound(model, x, k: int, rng: np.random.Generator, y=None, batch_size: i
 
 
 def active_units(model, x, y=None, threshold: float = 0.01, batch_size: int = 1000) -> Dict[str, object]:
-    """Active latent units (Burda et al. 2015): unit u is active when Cov_x(E_q[z_u | x]) > threshold.
-
-    An inactive unit's posterior mean does not move with x: the decoder ignores it and its KL
-    term is ~0 ("posterior collapse"). Returns {"active": count, "variances": (D,) array}.
-    """
+    """Active latent units of a VAE-family model (its own ``active_units``; Burda et al. 2015)."""
     _check_x("active_units", x, y)
-    with no_grad():
-        means = np.concatenate([to_numpy(model.encode_mean(x[rows], **_y_kw(y, rows)), np.float64)
-                                for rows in _batches(len(x), batch_size)])
-    variances = means.var(axis=0)
-    return {"active": int((variances > threshold).sum()), "variances": variances}
+    return model.active_units(x, y=y, threshold=threshold, batch_size=batch_size)
 
 
 def likelihood_report(model, x, rng: np.random.Generator, y=None, ks=(1, 10, 100), iwae_examples: Optional[int] = None,

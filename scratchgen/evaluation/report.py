@@ -16,9 +16,16 @@ family-specific measurements a researcher asks for after training:
 from __future__ import annotations
 
 import os
-from typing import Dict
+from typing import Callable, Dict
 
 import numpy as np
+
+from ..data import binarize
+from ..models.base import MODEL_REGISTRY, GenerativeModel
+from ..models.classifiers.lenet import load_or_train_classifier
+from . import ais
+from .likelihood import likelihood_report
+from .sample_quality import sample_quality_report
 
 
 def _classifier_cache(dataset_name: str) -> str:
@@ -27,50 +34,52 @@ def _classifier_cache(dataset_name: str) -> str:
 
 
 def _binarised_like_training(model, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    from ..data import binarize
-
     mode = model.config.get("binarize", "none")
     return binarize(x, mode, rng=rng) if mode in ("static", "dynamic") else x
 
 
-def full_evaluation(model, data, rng: np.random.Generator, quick: bool = False) -> Dict[str, float]:
-    """Every metric that fits ``model`` on ``data.test`` (see the module docstring)."""
+def full_evaluation(model, data, rng: np.random.Generator, quick: bool = False,
+                    progress: Callable[[str], None] = lambda stage: None) -> Dict[str, float]:
+    """Every metric that fits ``model`` on ``data.test`` (see the module docstring).
+
+    ``progress(stage)`` is called before each stage (``scratchgen eval`` prints it: some take minutes).
+    """
     test = data.test
     x_test = _binarised_like_training(model, test.x, np.random.default_rng([0, 6]))  # one fixed draw
+    progress(f"the model's own metrics on {len(x_test)} test images")
     metrics: Dict[str, float] = {f"evaluate_{k}": float(v) for k, v in model.evaluate(x_test, test.y, rng).items()}
 
     if hasattr(model, "log_importance_weights"):
-        from .likelihood import likelihood_report
-
-        from ..models.cvae import CVAE
-
-        y = test.y if isinstance(model, CVAE) else None  # the conditional VAE's bound is log p(x | y)
-        report = likelihood_report(model, test.x, rng, y=y, ks=(1, 10) if quick else (1, 10, 100, 1000),
+        y = model.condition_labels(test.y)  # the conditional VAE's bound is log p(x | y); None for the others
+        ks = (1, 10) if quick else (1, 10, 100, 1000)
+        progress(f"test -ELBO and importance-weighted bounds, k up to {ks[-1]}")
+        report = likelihood_report(model, test.x, rng, y=y, ks=ks,
                                    iwae_examples=200 if quick else 1000)
         metrics.update({k: float(v) for k, v in report.items()})
 
-    if hasattr(model, "log_partition") and getattr(model, "binary_visible", False):
+    if hasattr(model, "exact_log_partition") and getattr(model, "binary_visible", False):
         v = x_test
         if bool(((v == 0) | (v == 1)).all()):
-            small = model.enumerated_units <= 20
+            small = model.enumerated_units <= model.exact_max_units
             if small:
-                log_z = model.log_partition("exact")
+                progress(f"exact log Z (2^{model.enumerated_units} states)")
+                log_z = model.exact_log_partition()
                 metrics["log_z_exact"] = float(log_z)
             else:
-                log_z = model.log_partition("ais", data=_binarised_like_training(model, data.train.x, rng),
-                                            n_runs=20 if quick else 100, n_betas=2000 if quick else None, rng=rng)
+                progress(f"log Z by annealed importance sampling ({20 if quick else 100} runs)")
+                log_z = ais.ais_log_partition(model, data=_binarised_like_training(model, data.train.x, rng),
+                                              n_runs=20 if quick else 100, n_betas=2000 if quick else None, rng=rng)
                 metrics["log_z_ais"] = float(log_z.log_z)
                 metrics["log_z_ais_3sigma"] = float(3 * log_z.log_z_std)
             metrics["test_log_likelihood"] = float(model.log_likelihood(v, log_z).mean())
 
-    if _can_sample_images(model) and type(model).__name__ not in ("BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine", "DBN"):
-        from ..models.classifier import load_or_train_classifier
-        from .sample_quality import sample_quality_report
-
+    if _can_sample_images(model) and MODEL_REGISTRY[model.cli_name].family != "boltzmann":
+        progress("the sample-quality classifier (trained once per dataset, then cached)")
         classifier, info = load_or_train_classifier(_classifier_cache(getattr(data, "name", "data")), data,
                                                     epochs=1 if quick else 3, verbose=False)
         metrics["classifier_test_accuracy"] = float(info["test_accuracy"])
         n = 2000 if quick else 10000
+        progress(f"classifier-Frechet distance and mode coverage of {n} samples")
         generated = model.sample(n, rng)
         report = sample_quality_report(classifier, generated, test.x, data.validation.x, rng)
         metrics.update({k: float(v) for k, v in report.items() if np.isscalar(v)})
@@ -82,8 +91,6 @@ def full_evaluation(model, data, rng: np.random.Generator, quick: bool = False) 
 
 
 def _overrides(model, method: str) -> bool:
-    from ..models.base import GenerativeModel
-
     return getattr(type(model), method, None) is not getattr(GenerativeModel, method)
 
 

@@ -31,10 +31,10 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .. import nn, ops
-from ..function import no_grad
+from ..grad_mode import no_grad
 from ..optim import Adam
 from ..tensor import Tensor
-from ..models.gan import GAN
+from ..models.gan.gan import GAN
 
 LOG_4 = float(np.log(4.0))
 

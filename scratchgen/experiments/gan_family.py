@@ -59,7 +59,7 @@ def main(argv=None) -> Dict:
         if name == "srgan":
             record.update(model.psnr_table(data.test.x[:2000]))
         if name == "cgan" and args.classifier:
-            from ..models.classifier import Classifier
+            from ..models.classifiers.lenet import Classifier
 
             classifier = Classifier(data.image_shape, data.num_classes)
             classifier.load(args.classifier)

@@ -1,10 +1,23 @@
-"""The generative models. Each family module registers its CLI names with ``register_model``.
+"""The models, grouped by family as the lectures tell them.
 
-    base.py          GenerativeModel (the contract every model meets), the model registry
+    base.py          Model / GenerativeModel (the contract the training loop needs), the registry,
+                     ``fit`` on arrays, ``load_model`` from a checkpoint
+    image_model.py   what the autoencoder and VAE families share: image bookkeeping, MLPs, one step
+
+    autoencoders/    reconstruction through a bottleneck: plain, tied, sparse, denoising,
+                     contractive, convolutional
+    vae/             the variational autoencoder: reparameterisation, ELBO; beta-VAE, conv VAE,
+                     conditional VAE, the semi-supervised M2
+    gan/             adversarial training: minimax GAN, DCGAN, conditional GAN, LAPGAN, SR-GAN
+    boltzmann/       energy-based models: RBMs (CD-k, PCD), Gaussian-Bernoulli RBM, deep belief
+                     nets, the fully connected Boltzmann machine
+    classifiers/     discriminative models p(y | x), trained by the same loop
+
+Importing a family registers its models' CLI names (``scratchgen train MODEL``).
 """
-from .base import MODEL_REGISTRY, DataInfo, GenerativeModel, ModelSpec, build_model, register_model  # noqa: F401
+from .base import MODEL_REGISTRY, DataInfo, GenerativeModel, Model, ModelSpec, build_model, load_model, register_model  # noqa: F401
 
-# Family modules (importing them registers their models). One line per family module:
-from . import gan, dcgan, cgan, lapgan, srgan  # noqa: F401,E402  (GAN family)
-from . import rbm, gbrbm, dbn, boltzmann  # noqa: F401,E402  (Boltzmann family: rbm, gbrbm, dbn, bm)
-from . import autoencoder, denoising_autoencoder, contractive_autoencoder, conv_autoencoder, vae, cvae, m2  # noqa: F401,E402  (autoencoder and VAE families)
+from . import autoencoders, vae, gan, boltzmann, classifiers  # noqa: F401,E402  (registers every family's models)
+
+__all__ = ["MODEL_REGISTRY", "DataInfo", "Model", "GenerativeModel", "ModelSpec", "build_model", "load_model",
+           "register_model"]

@@ -13,6 +13,7 @@ arrays), the NumPy reference kernels they call, and the gradcheck cases that pro
     losses.py         sigmoid_bce_with_logits mse_loss gaussian_nll softmax_cross_entropy
     divergences.py    gaussian_kl_standard gaussian_kl bernoulli_kl l1_penalty
                       contractive_penalty reparameterize
+    rbm.py            bernoulli_free_energy, and the RBM Gibbs kernels (rbm_sample_hidden, ...)
 """
 from .activations import *  # noqa: F401,F403
 from .arithmetic import abs, add, clip, div, exp, log, mul, neg, pow, sqrt, sub  # noqa: F401,A004
@@ -21,5 +22,6 @@ from .divergences import *  # noqa: F401,F403
 from .linalg import linear, matmul  # noqa: F401
 from .losses import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
+from .rbm import bernoulli_free_energy  # noqa: F401
 from .reduce import max, mean, sum  # noqa: F401,A004
 from .shape import astype, concatenate, getitem, reshape, stack, transpose  # noqa: F401

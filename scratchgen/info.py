@@ -1,0 +1,83 @@
+"""What ``scratchgen info`` prints: backends (usable, or why not), devices, threads, kernels, datasets.
+
+Nothing here raises for a missing backend, GPU or dataset: saying what is missing, and how to
+get it, is the point.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import List
+
+from . import backend, device
+
+__all__ = ["VERSION", "describe", "thread_settings", "datasets_found"]
+
+VERSION = "0.1.0"  # scratchgen.__version__
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def thread_settings() -> List[str]:
+    """The thread counts in force: the environment, the BLAS pools NumPy loaded, Numba's pool."""
+    lines = ["environment: " + ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in THREAD_VARIABLES)]
+    try:
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            lines.append(f"{pool.get('internal_api', pool.get('user_api'))}: {pool.get('num_threads')} threads "
+                         f"({os.path.basename(pool.get('filepath', ''))})")
+    except ImportError:
+        lines.append("BLAS pool: threadpoolctl not installed (pip install threadpoolctl shows it)")
+    if "numba" in sys.modules:
+        import numba
+
+        lines.append(f"numba: {numba.get_num_threads()} threads ({numba.config.THREADING_LAYER} layer)")
+    return lines
+
+
+def describe(kernels: bool = False) -> str:
+    """Each backend (available, or why not), the devices, the thread settings, the kernel count.
+
+    ``kernels=True`` appends ``backend.format_kernel_table()``.
+    """
+    problem = backend.environment_error()
+    lines = [f"current backend: {backend.get_backend()}" + (f" (NOT USABLE: {problem})" if problem else ""), "backends:"]
+    for name in backend.BACKENDS:
+        ok, details = backend.backend_status(name)
+        lines.append(f"  {name:<11} {'yes' if ok else 'no ':<4} {details}")
+    lines.append("devices:")
+    lines.extend(f"  {line}" for line in device.describe_devices())
+    lines.append("threads:")
+    lines.extend(f"  {line}" for line in thread_settings())
+    if kernels:
+        lines.append(backend.format_kernel_table())
+    else:
+        notes = backend.kernel_notes()
+        lines.append(f"kernels: {len(backend.kernel_table())} registered ({len(notes)} kept on NumPy somewhere; "
+                     f"scratchgen.backend.format_kernel_table() lists them)")
+    return "\n".join(lines)
+
+
+def datasets_found() -> str:
+    """One line per named dataset: where it was found, or where it was looked for."""
+    from .data import dataset_dirs, find_idx_files
+
+    lines = ["datasets:"]
+    try:
+        import sklearn  # noqa: F401
+
+        lines.append("  digits          scikit-learn's bundled 8x8 digits (the default)")
+    except ImportError:
+        lines.append("  digits          needs scikit-learn: pip install scratchgen[data]")
+    lines.append("  synthetic       built in")
+    for name in ("mnist", "fashion-mnist"):
+        places = [d for d in dataset_dirs(name)]
+        found = [str(d) for d in places if d.is_dir() and find_idx_files(d)]
+        if found:
+            lines.append(f"  {name:<15} found at {found[0]}")
+        else:
+            searched = ", ".join(str(d) for d in places) or "nowhere"
+            lines.append(f"  {name:<15} not found; looked in {searched} "
+                         f"(add a place with --data-root or $SCRATCHGEN_DATA, or train with --download)")
+    return "\n".join(lines)

@@ -1,0 +1,9 @@
+"""Variational autoencoders: a latent-variable model p(x | z) p(z) with an amortised posterior q(z | x).
+
+In reading order:
+    vae.py     the VAE: z = mu + exp(logvar / 2) * eps (the reparameterisation, eps explicit),
+               ELBO = E_q[log p(x | z)] - KL(q || p); beta-VAE (beta * KL) and the conv VAE
+    cvae.py    the conditional VAE: p(x | y, z), q(z | x, y)
+    m2.py      the semi-supervised M2 (Kingma et al. 2014): y is a latent variable when unlabelled
+"""
+from . import vae, cvae, m2  # noqa: F401  (register the models)
