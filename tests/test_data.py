@@ -5,8 +5,12 @@ import functools
 import gzip
 import hashlib
 import http.server
+import os
 import shutil
+import struct
 import threading
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,7 @@ from scratchgen.data import (
     REMOTE_FILES,
     BatchIterator,
     ChecksumError,
+    MAX_IDX_BYTES,
     DataFileError,
     DownloadError,
     RemoteFile,
@@ -131,6 +136,114 @@ def test_broken_gzip_raises_error_naming_the_file(tmp_path, damage, expected):
     with pytest.raises(DataFileError, match=expected) as info:
         read_idx(path)
     assert str(path) in str(info.value)
+
+
+def _peak_bytes(function, *args):
+    """(result or exception, peak bytes traced while ``function(*args)`` ran); NumPy's buffers are traced too."""
+    tracemalloc.start()
+    try:
+        try:
+            outcome = function(*args)
+        except Exception as exc:  # noqa: BLE001 - the caller inspects it
+            outcome = exc
+        return outcome, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _header(type_code: int, dims) -> bytes:
+    return bytes([0, 0, type_code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+
+
+@pytest.mark.parametrize("dims, compress", [
+    ((65536, 65536, 65536, 65536), False),   # the int64 product is 2**64: it used to wrap to 0 ...
+    ((65536, 65536, 65536, 65536), True),    # ... and match an empty data section
+    ((4096,) * 6, False),                    # 2**72
+])
+def test_idx_size_is_computed_without_wrapping_round(tmp_path, dims, compress):
+    path = tmp_path / ("huge-idx" + (".gz" if compress else ""))
+    content = _header(0x08, dims)
+    path.write_bytes(gzip.compress(content) if compress else content)
+    size = 1
+    for d in dims:
+        size *= d
+    with pytest.raises(DataFileError, match=f"= {size} bytes of data") as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def _gzip_bomb(path, header: bytes, zero_bytes: int) -> Path:
+    """``header`` then ``zero_bytes`` zeros, gzip-compressed a MiB at a time (about 1000-fold)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, "wb") as out:
+        out.write(packer.compress(header))
+        for _ in range(zero_bytes >> 20):
+            out.write(packer.compress(bytes(1 << 20)))
+        out.write(packer.flush())
+    return path
+
+
+def test_gzip_bomb_is_refused_from_its_header_without_inflating(tmp_path):
+    # 32 MiB of zeros behind a header claiming 1e9 MNIST images: refused before any data is inflated.
+    bomb = _gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz", _header(0x08, (10**9, 28, 28)), 32 << 20)
+    assert bomb.stat().st_size < 100_000
+    error, peak = _peak_bytes(read_idx, bomb)
+    assert isinstance(error, DataFileError) and str(bomb) in str(error)
+    assert f"= {784 * 10**9} bytes of data, more than the {MAX_IDX_BYTES} bytes" in str(error)
+    assert peak < 1 << 20
+
+
+def test_gzip_with_more_data_than_its_header_is_inflated_only_that_far(tmp_path):
+    # A modest header (10 images) followed by 32 MiB: reading stops just past the 7840 promised bytes.
+    bomb = _gzip_bomb(tmp_path / "t10k-images-idx3-ubyte.gz", _header(0x08, (10, 28, 28)), 32 << 20)
+    error, peak = _peak_bytes(read_idx, bomb)
+    assert isinstance(error, DataFileError) and str(bomb) in str(error)
+    assert "header says 10x28x28 = 7840 bytes of data, file holds more than" in str(error)
+    assert peak < 4 << 20
+
+
+def test_gzip_header_promising_more_than_deflate_can_give_is_refused(tmp_path):
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(_header(0x08, (100_000, 28, 28)) + bytes(100)))
+    error, peak = _peak_bytes(read_idx, path)
+    assert isinstance(error, DataFileError) and str(path) in str(error)
+    assert "inflates to at most" in str(error) and peak < 1 << 20
+
+
+@pytest.mark.parametrize("header", [b"\x01\x02\x03\x04", _header(0x08, (10, 28, 28))],
+                         ids=["bad magic", "header disagrees with size"])
+def test_raw_file_is_not_read_whole_before_its_header_is_checked(tmp_path, header):
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    with open(path, "wb") as out:
+        out.write(header)
+        out.truncate(32 << 20)                      # 32 MiB (sparse: no disk space used)
+    error, peak = _peak_bytes(read_idx, path)
+    assert isinstance(error, DataFileError) and str(path) in str(error)
+    assert peak < 1 << 20
+
+
+def test_max_bytes_bounds_the_data_section(tmp_path):
+    path = write_idx(tmp_path / "a-idx1-ubyte.gz", np.arange(60, dtype=np.uint8))
+    assert read_idx(path, max_bytes=60).tolist() == list(range(60))
+    with pytest.raises(DataFileError, match="60 bytes of data, more than the 59 bytes"):
+        read_idx(path, max_bytes=59)
+
+
+@pytest.mark.parametrize("dims", [(0, 2**32 - 1, 2**32 - 1), (0,) * 70], ids=["zero beside huge", "70 dims"])
+def test_header_numpy_cannot_hold_is_a_data_file_error(tmp_path, dims):
+    path = tmp_path / "odd-idx"
+    path.write_bytes(_header(0x08, dims))           # no data: the header's size is 0 bytes
+    with pytest.raises(DataFileError, match="cannot be a NumPy array") as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+def test_unreadable_file_is_a_data_file_error(tmp_path):
+    path = write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    path.chmod(0)
+    with pytest.raises(DataFileError, match="cannot read the file"):
+        read_idx(path)
 
 
 def test_missing_file(tmp_path):

@@ -31,7 +31,7 @@ from .download import (
     file_digests,
     verify_file,
 )
-from .idx import DataFileError, read_idx, write_idx
+from .idx import MAX_IDX_BYTES, DataFileError, read_idx, write_idx
 from .splits import DatasetSplits, Split, train_val_test_split
 from .synthetic import make_synthetic, synthetic_prototypes
 from .transforms import BINARIZE_MODES, binarize, flatten_images, one_hot
@@ -41,7 +41,7 @@ __all__ = [
     "CLASS_NAMES", "DATASET_NAMES", "dataset_dirs", "find_idx_files", "load_dataset",
     "DEFAULT_MIRRORS", "REMOTE_FILES", "ChecksumError", "DownloadError", "RemoteFile",
     "default_data_root", "download_dataset", "download_file", "file_digests", "verify_file",
-    "DataFileError", "read_idx", "write_idx",
+    "DataFileError", "MAX_IDX_BYTES", "read_idx", "write_idx",
     "DatasetSplits", "Split", "train_val_test_split",
     "make_synthetic", "synthetic_prototypes",
     "BINARIZE_MODES", "binarize", "flatten_images", "one_hot",
