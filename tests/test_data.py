@@ -20,6 +20,7 @@ from scratchgen.data import (
     REMOTE_FILES,
     BatchIterator,
     ChecksumError,
+    MAX_CLASSES,
     MAX_IDX_BYTES,
     DataFileError,
     DownloadError,
@@ -34,6 +35,7 @@ from scratchgen.data import (
     make_synthetic,
     one_hot,
     read_idx,
+    search_report,
     train_val_test_split,
     write_idx,
 )
@@ -376,6 +378,91 @@ def test_idx_directory_errors(tmp_path):
         load_dataset(tmp_path / "absent")
 
 
+def _idx_directory(directory, images, labels, prefix="t10k"):
+    directory.mkdir(parents=True, exist_ok=True)
+    write_idx(directory / f"{prefix}-images-idx3-ubyte", images)
+    write_idx(directory / f"{prefix}-labels-idx1-ubyte", labels)
+    return directory
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float_images_with_nan_or_infinity_are_refused(tmp_path, bad):
+    images = np.full((6, 3, 3), 0.5, np.float32)
+    images[4, 1, 2] = bad
+    directory = _idx_directory(tmp_path / "floats", images, np.zeros(6, np.uint8))
+    with pytest.raises(DataFileError, match=r"floating images must be finite, found .* \(first in image 4\)") as info:
+        load_dataset(directory)
+    assert str(directory / "t10k-images-idx3-ubyte") in str(info.value)
+
+
+@pytest.mark.parametrize("label", [MAX_CLASSES, 30_000_000, 2_000_000_000])
+def test_labels_beyond_max_classes_are_refused_naming_file_and_value(tmp_path, label):
+    directory = _idx_directory(tmp_path / "mine", np.zeros((4, 2, 2), np.uint8), np.array([0, 1, label, 2], np.int32))
+    error, peak = _peak_bytes(load_dataset, directory)
+    assert isinstance(error, DataFileError), error
+    assert str(directory / "t10k-labels-idx1-ubyte") in str(error)
+    assert f"found label {label} (at index 2)" in str(error) and f"at most {MAX_CLASSES} classes" in str(error)
+    assert peak < 1 << 20
+
+
+def test_classes_come_from_the_labels_present(tmp_path):
+    labels = np.array([0, 3, 1, MAX_CLASSES - 1] * 5, np.int16)
+    data = load_dataset(_idx_directory(tmp_path / "mine", np.zeros((20, 2, 2), np.uint8), labels))
+    assert data.num_classes == MAX_CLASSES == len(data.class_names) and data.class_names[-1] == str(MAX_CLASSES - 1)
+    data = load_dataset(_idx_directory(tmp_path / "small", np.zeros((20, 2, 2), np.uint8), np.array([0, 2, 1, 2] * 5, np.uint8)))
+    assert data.class_names == ("0", "1", "2")
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32])
+def test_negative_labels_are_refused_naming_file_and_value(tmp_path, dtype):
+    directory = _idx_directory(tmp_path / "mine", np.zeros((3, 2, 2), np.uint8), np.array([0, -7, 1], dtype))
+    with pytest.raises(DataFileError, match=r"labels must be class numbers >= 0, found -7 \(at index 1\)") as info:
+        load_dataset(directory)
+    assert str(directory / "t10k-labels-idx1-ubyte") in str(info.value)
+
+
+def test_labels_of_a_known_dataset_must_fit_its_classes(tmp_path):
+    directory = _idx_directory(tmp_path / "mnist", np.zeros((3, 2, 2), np.uint8), np.array([0, 10, 1], np.uint8))
+    with pytest.raises(DataFileError, match=r"labels must lie in \[0, 10\), found 10 \(at index 1\)"):
+        load_dataset(directory)
+
+
+HOSTILE_DIRECTORIES = {
+    # name: (images, labels, the file at fault, what the error says)
+    "no images": (np.zeros((0, 2, 2), np.uint8), np.zeros(0, np.uint8), "images", "holds no images"),
+    "empty images": (np.zeros((3, 2, 0), np.uint8), np.zeros(3, np.uint8), "images", "hold no pixels"),
+    "1-D images": (np.zeros(3, np.uint8), np.zeros(3, np.uint8), "images", "(N, H, W) or (N, C, H, W)"),
+    "5-D images": (np.zeros((3, 1, 1, 2, 2), np.uint8), np.zeros(3, np.uint8), "images", "(N, H, W) or (N, C"),
+    "int16 images": (np.zeros((3, 2, 2), np.int16), np.zeros(3, np.uint8), "images", "must be uint8"),
+    "floats above 1": (np.full((3, 2, 2), 1.5), np.zeros(3, np.uint8), "images", "must lie in [0, 1]"),
+    "2-D labels": (np.zeros((3, 2, 2), np.uint8), np.zeros((3, 2), np.uint8), "labels", "1-D integer"),
+    "float labels": (np.zeros((3, 2, 2), np.uint8), np.zeros(3, np.float32), "labels", "1-D integer"),
+    "more labels": (np.zeros((3, 2, 2), np.uint8), np.zeros(4, np.uint8), "images", "holds 3 images but"),
+    "fewer labels": (np.zeros((3, 2, 2), np.uint8), np.zeros(0, np.uint8), "images", "holds 3 images but"),
+}
+
+
+@pytest.mark.parametrize("prefixes", [("t10k",), ("train", "t10k")], ids=["test files only", "train and test"])
+@pytest.mark.parametrize("case", sorted(HOSTILE_DIRECTORIES))
+def test_hostile_idx_directory_is_one_data_file_error_naming_the_file(tmp_path, case, prefixes):
+    images, labels, culprit, expected = HOSTILE_DIRECTORIES[case]
+    directory = tmp_path / "mine"
+    for prefix in prefixes:
+        _idx_directory(directory, images, labels, prefix)
+    with pytest.raises(DataFileError) as info:
+        load_dataset(directory)
+    message = str(info.value)
+    assert message.startswith(str(directory / f"{prefixes[0]}-{culprit}-idx")) and expected in message
+    assert "\n" not in message
+
+
+def test_train_and_test_images_of_different_shapes(tmp_path):
+    directory = _idx_directory(tmp_path / "mine", np.zeros((3, 2, 2), np.uint8), np.zeros(3, np.uint8), "train")
+    _idx_directory(directory, np.zeros((3, 2, 3), np.uint8), np.zeros(3, np.uint8), "t10k")
+    with pytest.raises(DataFileError, match=r"t10k-images-idx3-ubyte: holds images of shape \(1, 2, 3\)"):
+        load_dataset(directory)
+
+
 def test_unknown_name_lists_valid_names():
     with pytest.raises(ValueError, match="digits, synthetic, mnist, fashion-mnist"):
         load_dataset("cifar10")
@@ -384,6 +471,39 @@ def test_unknown_name_lists_valid_names():
 def test_named_dataset_not_found_explains_where_it_looked(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no mnist IDX files in .*download=True"):
         load_dataset("mnist", root=tmp_path)
+
+
+def test_search_report_says_where_it_looked_and_how_to_add_a_place(tmp_path, monkeypatch):
+    first, second = tmp_path / "first", tmp_path / "second"
+    (second / "mnist").mkdir(parents=True)
+    write_idx(second / "mnist" / "t10k-images-idx3-ubyte", np.zeros((3, 2, 2), np.uint8))
+    monkeypatch.setenv("SCRATCHGEN_DATA", f"{first}{os.pathsep}{second}")
+    report = search_report("mnist")
+    lines = report.splitlines()
+    assert lines[0] == "mnist: not found"
+    cache = tmp_path / "home" / ".cache" / "scratchgen" / "mnist"
+    for place, why, state in ((first / "mnist", "$SCRATCHGEN_DATA", "no such directory"),
+                              (second / "mnist", "$SCRATCHGEN_DATA",
+                               "only t10k-images-idx3-ubyte (an images file needs its labels file)"),
+                              (cache, "the download cache", "no such directory")):
+        assert any(line.split()[0] == str(place) and line.endswith(f"[{why}] {state}") for line in lines), report
+    assert "--data-root DIR" in report and "$SCRATCHGEN_DATA" in report
+    assert f"--download (fetches into {first / 'mnist'})" in report
+
+    write_idx(second / "mnist" / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    assert search_report("mnist").startswith(f"mnist: found at {second / 'mnist'} (test files only")
+    for prefix in ("train", "t10k"):
+        _idx_directory(cache, np.zeros((3, 2, 2), np.uint8), np.zeros(3, np.uint8), prefix)
+    assert search_report("mnist").splitlines()[0] == f"mnist: found at {cache}"
+
+    by_root = search_report("fashion_mnist", root=tmp_path / "elsewhere").splitlines()
+    assert by_root[0] == "fashion-mnist: not found"
+    assert [line.split()[0] for line in by_root if line.startswith("    ")] == [str(tmp_path / "elsewhere" / "fashion-mnist")]
+    assert any("apt-get install dataset-fashion-mnist" in line for line in by_root)
+    assert search_report("synthetic").startswith("synthetic: built in")
+    assert search_report("digits").startswith("digits: ")
+    with pytest.raises(ValueError, match="unknown dataset 'cifar10'"):
+        search_report("cifar10")
 
 
 # ---- splits ----------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
     idx.py         read_idx / write_idx: the MNIST file format, strictly validated
     splits.py      Split, DatasetSplits, train_val_test_split (seeded, disjoint)
-    datasets.py    load_dataset("digits" | "synthetic" | "mnist" | "fashion-mnist" | a directory)
+    datasets.py    load_dataset("digits" | "synthetic" | "mnist" | "fashion-mnist" | a directory);
+                   search_report(name): where a dataset was found, or where it was looked for
     download.py    download_dataset: mirrors, checksums, atomic writes (urllib only)
     synthetic.py   make_synthetic: a tiny deterministic bars-and-blobs dataset for tests
     transforms.py  binarize ("none" | "static" | "dynamic"), one_hot, flatten_images
@@ -18,7 +19,15 @@ Typical use::
             xb = binarize(xb, "dynamic", noise)               # a fresh binary draw every time
 """
 from .batches import BatchIterator, iterate_batches
-from .datasets import CLASS_NAMES, DATASET_NAMES, dataset_dirs, find_idx_files, load_dataset
+from .datasets import (
+    CLASS_NAMES,
+    DATASET_NAMES,
+    MAX_CLASSES,
+    dataset_dirs,
+    find_idx_files,
+    load_dataset,
+    search_report,
+)
 from .download import (
     DEFAULT_MIRRORS,
     REMOTE_FILES,
@@ -38,7 +47,7 @@ from .transforms import BINARIZE_MODES, binarize, flatten_images, one_hot
 
 __all__ = [
     "BatchIterator", "iterate_batches",
-    "CLASS_NAMES", "DATASET_NAMES", "dataset_dirs", "find_idx_files", "load_dataset",
+    "CLASS_NAMES", "DATASET_NAMES", "MAX_CLASSES", "dataset_dirs", "find_idx_files", "load_dataset", "search_report",
     "DEFAULT_MIRRORS", "REMOTE_FILES", "ChecksumError", "DownloadError", "RemoteFile",
     "default_data_root", "download_dataset", "download_file", "file_digests", "verify_file",
     "DataFileError", "MAX_IDX_BYTES", "read_idx", "write_idx",
