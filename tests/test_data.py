@@ -7,7 +7,10 @@ import hashlib
 import http.server
 import os
 import shutil
+import signal
 import struct
+import subprocess
+import sys
 import threading
 import tracemalloc
 import zlib
@@ -24,6 +27,7 @@ from scratchgen.data import (
     MAX_IDX_BYTES,
     DataFileError,
     DownloadError,
+    DownloadInterrupted,
     RemoteFile,
     binarize,
     download_dataset,
@@ -41,6 +45,7 @@ from scratchgen.data import (
 )
 from scratchgen.data import download as download_module
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 MNIST_DIR = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist").resolve()
 MNIST_T10K = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -767,3 +772,188 @@ def test_load_dataset_download_true_fetches_the_full_set(tmp_path, serve, monkey
     data = load_dataset("mnist", download=True, seed=0)
     assert (data.train.num_examples, data.validation.num_examples, data.test.num_examples) == (8333, 1667, 10000)
     assert str(tmp_path / "data" / "mnist") in data.source and "official" in data.source
+
+
+
+# ---- a misbehaving mirror on loopback --------------------------------------------------------------
+class _HostileHandler(http.server.BaseHTTPRequestHandler):
+    """A mirror that misbehaves, by path:
+
+    /drip/<seconds>/<size>            announces <size> bytes, sends one every <seconds>
+    /steady/<bytes>/<size>            announces <size> bytes, sends <bytes> every 0.05 s
+    /announce/<size>                  announces <size> bytes, sends zeros until the client hangs up
+    /endless                          no Content-Length: sends zeros until the client hangs up
+    /file/<name>                      serves <name> from the server's ``files`` dict
+    Sending stops at ENDLESS_CAP bytes, when the client hangs up, or when the test ends.
+    ``server.sent[path]`` counts the bytes sent; ``server.started`` / ``server.finished`` are Events.
+    """
+
+    ENDLESS_CAP = 64 << 20
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        kind, *args = self.path.strip("/").split("/")
+        self.server.sent[self.path] = 0
+        try:
+            self.send_response(200)
+            if kind == "file":
+                content = self.server.files[args[0]]
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self._send(content, pause=0)
+            elif kind in ("drip", "steady"):
+                per_piece, pause = (1, float(args[0])) if kind == "drip" else (int(args[0]), 0.05)
+                self.send_header("Content-Length", args[1])
+                self.end_headers()
+                self._send(b"x" * int(args[1]), pause, per_piece)
+            else:
+                if kind == "announce":
+                    self.send_header("Content-Length", args[0])
+                self.end_headers()
+                self._send(bytes(self.ENDLESS_CAP), pause=0)
+        except OSError:       # the client hung up
+            pass
+        finally:
+            self.server.finished.set()
+            self.close_connection = True
+
+    def _send(self, content, pause, per_piece=1 << 16):
+        for start in range(0, len(content), per_piece):
+            if self.server.stopping.is_set():
+                return
+            self.wfile.write(content[start:start + per_piece])
+            self.server.sent[self.path] += len(content[start:start + per_piece])
+            self.server.started.set()
+            if pause:
+                self.server.stopping.wait(pause)
+
+
+@pytest.fixture
+def hostile():
+    """A loopback server of ``_HostileHandler``; the fixture value is the server, ``server.base`` its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HostileHandler)
+    server.sent, server.files = {}, {}
+    server.started, server.finished, server.stopping = threading.Event(), threading.Event(), threading.Event()
+    server.base = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield server
+    server.stopping.set()
+    server.shutdown()
+    server.server_close()
+
+
+def _spec_of(name: str, content: bytes, sha256: bool = True) -> RemoteFile:
+    return RemoteFile(name, len(content), hashlib.md5(content).hexdigest(),
+                      hashlib.sha256(content).hexdigest() if sha256 else None)
+
+
+def test_download_refuses_an_announced_size_beyond_the_published_one(tmp_path, hostile):
+    spec = _spec_of("f.bin", b"y" * 1000)
+    with pytest.raises(DownloadError, match=r"/announce/300000000: server announces 300000000 bytes, more than "
+                                            r"the published 1000 bytes of f.bin; not downloading"):
+        download_file(f"{hostile.base}/announce/300000000", tmp_path / "out" / "f.bin", spec)
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_download_stops_reading_at_the_published_size(tmp_path, hostile):
+    spec = _spec_of("f.bin", b"y" * 1000)
+    seen = []
+    with pytest.raises(DownloadError, match=r"/endless: server sends more than the published 1000 bytes of f.bin; "
+                                            r"stopped reading there"):
+        download_file(f"{hostile.base}/endless", tmp_path / "out" / "f.bin", spec,
+                      progress=lambda done, total: seen.append(done))
+    assert _leftovers(tmp_path / "out") == []
+    assert max(seen, default=0) <= 1000                    # nothing past the published size was kept
+    assert hostile.finished.wait(30)
+    assert hostile.sent["/endless"] < _HostileHandler.ENDLESS_CAP  # the client hung up early
+
+
+def test_download_deadline_ends_a_slow_transfer(tmp_path, hostile):
+    spec = _spec_of("f.bin", b"x" * 100_000)              # 200 bytes / 0.05 s: 25 s for all of it
+    with pytest.raises(DownloadError, match=r"/steady/200/100000: not finished within the deadline of 0.4 s "
+                                            r"\(received \d+ of 100000 bytes"):
+        download_file(f"{hostile.base}/steady/200/100000", tmp_path / "out" / "f.bin", spec,
+                      deadline=0.4, min_rate=None)
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_download_minimum_rate_ends_a_trickle(tmp_path, hostile):
+    spec = _spec_of("f.bin", b"x" * 1000)                 # one byte every 0.1 s, each read well inside timeout
+    with pytest.raises(DownloadError, match=r"/drip/0.1/1000: too slow: [\d.]+ bytes/s on average, below the "
+                                            r"minimum of 500 bytes/s \(min_rate, after a grace of 0.3 s"):
+        download_file(f"{hostile.base}/drip/0.1/1000", tmp_path / "out" / "f.bin", spec,
+                      deadline=None, min_rate=500, rate_grace=0.3)
+    assert _leftovers(tmp_path / "out") == []
+    with pytest.raises(ValueError, match="min_rate must be > 0 or None"):
+        download_file(f"{hostile.base}/drip/0.1/1000", tmp_path / "out" / "f.bin", spec, min_rate=0)
+
+
+def test_download_dataset_leaves_a_too_slow_mirror_for_the_next(tmp_path, hostile, monkeypatch):
+    content = bytes(range(256)) * 4
+    hostile.files["f.bin"] = content
+    monkeypatch.setitem(REMOTE_FILES, "mnist", (_spec_of("f.bin", content),))
+    directory = download_dataset("mnist", tmp_path / "cache", mirror=[f"{hostile.base}/drip/0.1", f"{hostile.base}/file"],
+                                 verbose=False, min_rate=500, rate_grace=0.3)
+    assert (directory / "f.bin").read_bytes() == content and _leftovers(directory) == ["f.bin"]
+
+
+@pytest.mark.parametrize("sha256", [True, False], ids=["sha256 and md5", "md5 only"])
+def test_download_refuses_one_flipped_byte_and_leaves_nothing(tmp_path, hostile, monkeypatch, sha256):
+    """Runs on a clean clone (no real MNIST needed): switching the checksum off must fail a test."""
+    published = bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8))
+    served = bytearray(published)
+    served[2345] ^= 0x01                                   # same size, one bit of one byte
+    hostile.files["f.bin"] = bytes(served)
+    spec = _spec_of("f.bin", published, sha256)
+    monkeypatch.setitem(REMOTE_FILES, "mnist", (spec,))
+    with pytest.raises(ChecksumError) as info:
+        download_dataset("mnist", tmp_path / "cache", mirror=f"{hostile.base}/file", verbose=False)
+    algorithm = "sha256" if sha256 else "md5"
+    got = hashlib.new(algorithm, bytes(served)).hexdigest()
+    assert str(info.value) == (f"{hostile.base}/file/f.bin: {algorithm} checksum mismatch: "
+                               f"expected {getattr(spec, algorithm)}, got {got}")
+    assert _leftovers(tmp_path / "cache" / "mnist") == []
+    hostile.files["f.bin"] = published                     # the same server with the right bytes: accepted
+    directory = download_dataset("mnist", tmp_path / "cache", mirror=f"{hostile.base}/file", verbose=False)
+    assert (directory / "f.bin").read_bytes() == published
+
+
+_DOWNLOAD_SCRIPT = """
+import signal, sys
+from scratchgen.data.download import RemoteFile, download_file
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in an interactive session
+try:
+    download_file(sys.argv[1], sys.argv[2], RemoteFile("f.bin", 100000, "0" * 32), deadline=None, min_rate=None)
+except KeyboardInterrupt as exc:
+    print(f"interrupted: {type(exc).__name__}: {exc}", file=sys.stderr)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGTERM, "DownloadInterrupted"), (signal.SIGINT, "KeyboardInterrupt")],
+                         ids=["SIGTERM", "SIGINT"])
+def test_signal_during_download_leaves_no_part_file_and_no_traceback(tmp_path, hostile, signum, raised):
+    out = tmp_path / "out"
+    url = f"{hostile.base}/drip/0.05/100000"
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    process = subprocess.Popen([sys.executable, "-c", _DOWNLOAD_SCRIPT, url, str(out / "f.bin")], cwd=REPO_ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert hostile.started.wait(60), "the download never started"
+        assert [name for name in _leftovers(out) if name.endswith(".part")], _leftovers(out)
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.startswith(f"interrupted: {raised}") and stderr.count("\n") == 1
+    assert _leftovers(out) == []
+
+
+def test_download_interrupted_is_a_keyboard_interrupt():
+    error = DownloadInterrupted(signal.SIGTERM, "stopped")
+    assert isinstance(error, KeyboardInterrupt) and error.signum == signal.SIGTERM and str(error) == "stopped"

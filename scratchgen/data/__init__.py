@@ -33,6 +33,7 @@ from .download import (
     REMOTE_FILES,
     ChecksumError,
     DownloadError,
+    DownloadInterrupted,
     RemoteFile,
     default_data_root,
     download_dataset,
@@ -48,7 +49,7 @@ from .transforms import BINARIZE_MODES, binarize, flatten_images, one_hot
 __all__ = [
     "BatchIterator", "iterate_batches",
     "CLASS_NAMES", "DATASET_NAMES", "MAX_CLASSES", "dataset_dirs", "find_idx_files", "load_dataset", "search_report",
-    "DEFAULT_MIRRORS", "REMOTE_FILES", "ChecksumError", "DownloadError", "RemoteFile",
+    "DEFAULT_MIRRORS", "REMOTE_FILES", "ChecksumError", "DownloadError", "DownloadInterrupted", "RemoteFile",
     "default_data_root", "download_dataset", "download_file", "file_digests", "verify_file",
     "DataFileError", "MAX_IDX_BYTES", "read_idx", "write_idx",
     "DatasetSplits", "Split", "train_val_test_split",
