@@ -20,13 +20,10 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
-pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, event, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from scratchgen.data import CLASS_NAMES, MAX_CLASSES, DataFileError, load_dataset, read_idx, write_idx  # noqa: E402
+from scratchgen.data import CLASS_NAMES, MAX_CLASSES, DataFileError, load_dataset, read_idx, write_idx
 
 # The IDX spec, written out again here so that the reference reading below shares no code with idx.py.
 SPEC_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
