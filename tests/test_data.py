@@ -5,8 +5,15 @@ import functools
 import gzip
 import hashlib
 import http.server
+import os
 import shutil
+import signal
+import struct
+import subprocess
+import sys
 import threading
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +23,11 @@ from scratchgen.data import (
     REMOTE_FILES,
     BatchIterator,
     ChecksumError,
+    MAX_CLASSES,
+    MAX_IDX_BYTES,
     DataFileError,
     DownloadError,
+    DownloadInterrupted,
     RemoteFile,
     binarize,
     download_dataset,
@@ -29,11 +39,13 @@ from scratchgen.data import (
     make_synthetic,
     one_hot,
     read_idx,
+    search_report,
     train_val_test_split,
     write_idx,
 )
 from scratchgen.data import download as download_module
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 MNIST_DIR = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist").resolve()
 MNIST_T10K = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -131,6 +143,114 @@ def test_broken_gzip_raises_error_naming_the_file(tmp_path, damage, expected):
     with pytest.raises(DataFileError, match=expected) as info:
         read_idx(path)
     assert str(path) in str(info.value)
+
+
+def _peak_bytes(function, *args):
+    """(result or exception, peak bytes traced while ``function(*args)`` ran); NumPy's buffers are traced too."""
+    tracemalloc.start()
+    try:
+        try:
+            outcome = function(*args)
+        except Exception as exc:  # noqa: BLE001 - the caller inspects it
+            outcome = exc
+        return outcome, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _header(type_code: int, dims) -> bytes:
+    return bytes([0, 0, type_code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+
+
+@pytest.mark.parametrize("dims, compress", [
+    ((65536, 65536, 65536, 65536), False),   # the int64 product is 2**64: it used to wrap to 0 ...
+    ((65536, 65536, 65536, 65536), True),    # ... and match an empty data section
+    ((4096,) * 6, False),                    # 2**72
+])
+def test_idx_size_is_computed_without_wrapping_round(tmp_path, dims, compress):
+    path = tmp_path / ("huge-idx" + (".gz" if compress else ""))
+    content = _header(0x08, dims)
+    path.write_bytes(gzip.compress(content) if compress else content)
+    size = 1
+    for d in dims:
+        size *= d
+    with pytest.raises(DataFileError, match=f"= {size} bytes of data") as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def _gzip_bomb(path, header: bytes, zero_bytes: int) -> Path:
+    """``header`` then ``zero_bytes`` zeros, gzip-compressed a MiB at a time (about 1000-fold)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, "wb") as out:
+        out.write(packer.compress(header))
+        for _ in range(zero_bytes >> 20):
+            out.write(packer.compress(bytes(1 << 20)))
+        out.write(packer.flush())
+    return path
+
+
+def test_gzip_bomb_is_refused_from_its_header_without_inflating(tmp_path):
+    # 32 MiB of zeros behind a header claiming 1e9 MNIST images: refused before any data is inflated.
+    bomb = _gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz", _header(0x08, (10**9, 28, 28)), 32 << 20)
+    assert bomb.stat().st_size < 100_000
+    error, peak = _peak_bytes(read_idx, bomb)
+    assert isinstance(error, DataFileError) and str(bomb) in str(error)
+    assert f"= {784 * 10**9} bytes of data, more than the {MAX_IDX_BYTES} bytes" in str(error)
+    assert peak < 1 << 20
+
+
+def test_gzip_with_more_data_than_its_header_is_inflated_only_that_far(tmp_path):
+    # A modest header (10 images) followed by 32 MiB: reading stops just past the 7840 promised bytes.
+    bomb = _gzip_bomb(tmp_path / "t10k-images-idx3-ubyte.gz", _header(0x08, (10, 28, 28)), 32 << 20)
+    error, peak = _peak_bytes(read_idx, bomb)
+    assert isinstance(error, DataFileError) and str(bomb) in str(error)
+    assert "header says 10x28x28 = 7840 bytes of data, file holds more than" in str(error)
+    assert peak < 4 << 20
+
+
+def test_gzip_header_promising_more_than_deflate_can_give_is_refused(tmp_path):
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(_header(0x08, (100_000, 28, 28)) + bytes(100)))
+    error, peak = _peak_bytes(read_idx, path)
+    assert isinstance(error, DataFileError) and str(path) in str(error)
+    assert "inflates to at most" in str(error) and peak < 1 << 20
+
+
+@pytest.mark.parametrize("header", [b"\x01\x02\x03\x04", _header(0x08, (10, 28, 28))],
+                         ids=["bad magic", "header disagrees with size"])
+def test_raw_file_is_not_read_whole_before_its_header_is_checked(tmp_path, header):
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    with open(path, "wb") as out:
+        out.write(header)
+        out.truncate(32 << 20)                      # 32 MiB (sparse: no disk space used)
+    error, peak = _peak_bytes(read_idx, path)
+    assert isinstance(error, DataFileError) and str(path) in str(error)
+    assert peak < 1 << 20
+
+
+def test_max_bytes_bounds_the_data_section(tmp_path):
+    path = write_idx(tmp_path / "a-idx1-ubyte.gz", np.arange(60, dtype=np.uint8))
+    assert read_idx(path, max_bytes=60).tolist() == list(range(60))
+    with pytest.raises(DataFileError, match="60 bytes of data, more than the 59 bytes"):
+        read_idx(path, max_bytes=59)
+
+
+@pytest.mark.parametrize("dims", [(0, 2**32 - 1, 2**32 - 1), (0,) * 70], ids=["zero beside huge", "70 dims"])
+def test_header_numpy_cannot_hold_is_a_data_file_error(tmp_path, dims):
+    path = tmp_path / "odd-idx"
+    path.write_bytes(_header(0x08, dims))           # no data: the header's size is 0 bytes
+    with pytest.raises(DataFileError, match="cannot be a NumPy array") as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+def test_unreadable_file_is_a_data_file_error(tmp_path):
+    path = write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    path.chmod(0)
+    with pytest.raises(DataFileError, match="cannot read the file"):
+        read_idx(path)
 
 
 def test_missing_file(tmp_path):
@@ -263,6 +383,91 @@ def test_idx_directory_errors(tmp_path):
         load_dataset(tmp_path / "absent")
 
 
+def _idx_directory(directory, images, labels, prefix="t10k"):
+    directory.mkdir(parents=True, exist_ok=True)
+    write_idx(directory / f"{prefix}-images-idx3-ubyte", images)
+    write_idx(directory / f"{prefix}-labels-idx1-ubyte", labels)
+    return directory
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float_images_with_nan_or_infinity_are_refused(tmp_path, bad):
+    images = np.full((6, 3, 3), 0.5, np.float32)
+    images[4, 1, 2] = bad
+    directory = _idx_directory(tmp_path / "floats", images, np.zeros(6, np.uint8))
+    with pytest.raises(DataFileError, match=r"floating images must be finite, found .* \(first in image 4\)") as info:
+        load_dataset(directory)
+    assert str(directory / "t10k-images-idx3-ubyte") in str(info.value)
+
+
+@pytest.mark.parametrize("label", [MAX_CLASSES, 30_000_000, 2_000_000_000])
+def test_labels_beyond_max_classes_are_refused_naming_file_and_value(tmp_path, label):
+    directory = _idx_directory(tmp_path / "mine", np.zeros((4, 2, 2), np.uint8), np.array([0, 1, label, 2], np.int32))
+    error, peak = _peak_bytes(load_dataset, directory)
+    assert isinstance(error, DataFileError), error
+    assert str(directory / "t10k-labels-idx1-ubyte") in str(error)
+    assert f"found label {label} (at index 2)" in str(error) and f"at most {MAX_CLASSES} classes" in str(error)
+    assert peak < 1 << 20
+
+
+def test_classes_come_from_the_labels_present(tmp_path):
+    labels = np.array([0, 3, 1, MAX_CLASSES - 1] * 5, np.int16)
+    data = load_dataset(_idx_directory(tmp_path / "mine", np.zeros((20, 2, 2), np.uint8), labels))
+    assert data.num_classes == MAX_CLASSES == len(data.class_names) and data.class_names[-1] == str(MAX_CLASSES - 1)
+    data = load_dataset(_idx_directory(tmp_path / "small", np.zeros((20, 2, 2), np.uint8), np.array([0, 2, 1, 2] * 5, np.uint8)))
+    assert data.class_names == ("0", "1", "2")
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32])
+def test_negative_labels_are_refused_naming_file_and_value(tmp_path, dtype):
+    directory = _idx_directory(tmp_path / "mine", np.zeros((3, 2, 2), np.uint8), np.array([0, -7, 1], dtype))
+    with pytest.raises(DataFileError, match=r"labels must be class numbers >= 0, found -7 \(at index 1\)") as info:
+        load_dataset(directory)
+    assert str(directory / "t10k-labels-idx1-ubyte") in str(info.value)
+
+
+def test_labels_of_a_known_dataset_must_fit_its_classes(tmp_path):
+    directory = _idx_directory(tmp_path / "mnist", np.zeros((3, 2, 2), np.uint8), np.array([0, 10, 1], np.uint8))
+    with pytest.raises(DataFileError, match=r"labels must lie in \[0, 10\), found 10 \(at index 1\)"):
+        load_dataset(directory)
+
+
+HOSTILE_DIRECTORIES = {
+    # name: (images, labels, the file at fault, what the error says)
+    "no images": (np.zeros((0, 2, 2), np.uint8), np.zeros(0, np.uint8), "images", "holds no images"),
+    "empty images": (np.zeros((3, 2, 0), np.uint8), np.zeros(3, np.uint8), "images", "hold no pixels"),
+    "1-D images": (np.zeros(3, np.uint8), np.zeros(3, np.uint8), "images", "(N, H, W) or (N, C, H, W)"),
+    "5-D images": (np.zeros((3, 1, 1, 2, 2), np.uint8), np.zeros(3, np.uint8), "images", "(N, H, W) or (N, C"),
+    "int16 images": (np.zeros((3, 2, 2), np.int16), np.zeros(3, np.uint8), "images", "must be uint8"),
+    "floats above 1": (np.full((3, 2, 2), 1.5), np.zeros(3, np.uint8), "images", "must lie in [0, 1]"),
+    "2-D labels": (np.zeros((3, 2, 2), np.uint8), np.zeros((3, 2), np.uint8), "labels", "1-D integer"),
+    "float labels": (np.zeros((3, 2, 2), np.uint8), np.zeros(3, np.float32), "labels", "1-D integer"),
+    "more labels": (np.zeros((3, 2, 2), np.uint8), np.zeros(4, np.uint8), "images", "holds 3 images but"),
+    "fewer labels": (np.zeros((3, 2, 2), np.uint8), np.zeros(0, np.uint8), "images", "holds 3 images but"),
+}
+
+
+@pytest.mark.parametrize("prefixes", [("t10k",), ("train", "t10k")], ids=["test files only", "train and test"])
+@pytest.mark.parametrize("case", sorted(HOSTILE_DIRECTORIES))
+def test_hostile_idx_directory_is_one_data_file_error_naming_the_file(tmp_path, case, prefixes):
+    images, labels, culprit, expected = HOSTILE_DIRECTORIES[case]
+    directory = tmp_path / "mine"
+    for prefix in prefixes:
+        _idx_directory(directory, images, labels, prefix)
+    with pytest.raises(DataFileError) as info:
+        load_dataset(directory)
+    message = str(info.value)
+    assert message.startswith(str(directory / f"{prefixes[0]}-{culprit}-idx")) and expected in message
+    assert "\n" not in message
+
+
+def test_train_and_test_images_of_different_shapes(tmp_path):
+    directory = _idx_directory(tmp_path / "mine", np.zeros((3, 2, 2), np.uint8), np.zeros(3, np.uint8), "train")
+    _idx_directory(directory, np.zeros((3, 2, 3), np.uint8), np.zeros(3, np.uint8), "t10k")
+    with pytest.raises(DataFileError, match=r"t10k-images-idx3-ubyte: holds images of shape \(1, 2, 3\)"):
+        load_dataset(directory)
+
+
 def test_unknown_name_lists_valid_names():
     with pytest.raises(ValueError, match="digits, synthetic, mnist, fashion-mnist"):
         load_dataset("cifar10")
@@ -271,6 +476,39 @@ def test_unknown_name_lists_valid_names():
 def test_named_dataset_not_found_explains_where_it_looked(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no mnist IDX files in .*download=True"):
         load_dataset("mnist", root=tmp_path)
+
+
+def test_search_report_says_where_it_looked_and_how_to_add_a_place(tmp_path, monkeypatch):
+    first, second = tmp_path / "first", tmp_path / "second"
+    (second / "mnist").mkdir(parents=True)
+    write_idx(second / "mnist" / "t10k-images-idx3-ubyte", np.zeros((3, 2, 2), np.uint8))
+    monkeypatch.setenv("SCRATCHGEN_DATA", f"{first}{os.pathsep}{second}")
+    report = search_report("mnist")
+    lines = report.splitlines()
+    assert lines[0] == "mnist: not found"
+    cache = tmp_path / "home" / ".cache" / "scratchgen" / "mnist"
+    for place, why, state in ((first / "mnist", "$SCRATCHGEN_DATA", "no such directory"),
+                              (second / "mnist", "$SCRATCHGEN_DATA",
+                               "only t10k-images-idx3-ubyte (an images file needs its labels file)"),
+                              (cache, "the download cache", "no such directory")):
+        assert any(line.split()[0] == str(place) and line.endswith(f"[{why}] {state}") for line in lines), report
+    assert "--data-root DIR" in report and "$SCRATCHGEN_DATA" in report
+    assert f"--download (fetches into {first / 'mnist'})" in report
+
+    write_idx(second / "mnist" / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    assert search_report("mnist").startswith(f"mnist: found at {second / 'mnist'} (test files only")
+    for prefix in ("train", "t10k"):
+        _idx_directory(cache, np.zeros((3, 2, 2), np.uint8), np.zeros(3, np.uint8), prefix)
+    assert search_report("mnist").splitlines()[0] == f"mnist: found at {cache}"
+
+    by_root = search_report("fashion_mnist", root=tmp_path / "elsewhere").splitlines()
+    assert by_root[0] == "fashion-mnist: not found"
+    assert [line.split()[0] for line in by_root if line.startswith("    ")] == [str(tmp_path / "elsewhere" / "fashion-mnist")]
+    assert any("apt-get install dataset-fashion-mnist" in line for line in by_root)
+    assert search_report("synthetic").startswith("synthetic: built in")
+    assert search_report("digits").startswith("digits: ")
+    with pytest.raises(ValueError, match="unknown dataset 'cifar10'"):
+        search_report("cifar10")
 
 
 # ---- splits ----------------------------------------------------------------------------------
@@ -534,3 +772,188 @@ def test_load_dataset_download_true_fetches_the_full_set(tmp_path, serve, monkey
     data = load_dataset("mnist", download=True, seed=0)
     assert (data.train.num_examples, data.validation.num_examples, data.test.num_examples) == (8333, 1667, 10000)
     assert str(tmp_path / "data" / "mnist") in data.source and "official" in data.source
+
+
+
+# ---- a misbehaving mirror on loopback --------------------------------------------------------------
+class _HostileHandler(http.server.BaseHTTPRequestHandler):
+    """A mirror that misbehaves, by path:
+
+    /drip/<seconds>/<size>            announces <size> bytes, sends one every <seconds>
+    /steady/<bytes>/<size>            announces <size> bytes, sends <bytes> every 0.05 s
+    /announce/<size>                  announces <size> bytes, sends zeros until the client hangs up
+    /endless                          no Content-Length: sends zeros until the client hangs up
+    /file/<name>                      serves <name> from the server's ``files`` dict
+    Sending stops at ENDLESS_CAP bytes, when the client hangs up, or when the test ends.
+    ``server.sent[path]`` counts the bytes sent; ``server.started`` / ``server.finished`` are Events.
+    """
+
+    ENDLESS_CAP = 64 << 20
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        kind, *args = self.path.strip("/").split("/")
+        self.server.sent[self.path] = 0
+        try:
+            self.send_response(200)
+            if kind == "file":
+                content = self.server.files[args[0]]
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self._send(content, pause=0)
+            elif kind in ("drip", "steady"):
+                per_piece, pause = (1, float(args[0])) if kind == "drip" else (int(args[0]), 0.05)
+                self.send_header("Content-Length", args[1])
+                self.end_headers()
+                self._send(b"x" * int(args[1]), pause, per_piece)
+            else:
+                if kind == "announce":
+                    self.send_header("Content-Length", args[0])
+                self.end_headers()
+                self._send(bytes(self.ENDLESS_CAP), pause=0)
+        except OSError:       # the client hung up
+            pass
+        finally:
+            self.server.finished.set()
+            self.close_connection = True
+
+    def _send(self, content, pause, per_piece=1 << 16):
+        for start in range(0, len(content), per_piece):
+            if self.server.stopping.is_set():
+                return
+            self.wfile.write(content[start:start + per_piece])
+            self.server.sent[self.path] += len(content[start:start + per_piece])
+            self.server.started.set()
+            if pause:
+                self.server.stopping.wait(pause)
+
+
+@pytest.fixture
+def hostile():
+    """A loopback server of ``_HostileHandler``; the fixture value is the server, ``server.base`` its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HostileHandler)
+    server.sent, server.files = {}, {}
+    server.started, server.finished, server.stopping = threading.Event(), threading.Event(), threading.Event()
+    server.base = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield server
+    server.stopping.set()
+    server.shutdown()
+    server.server_close()
+
+
+def _spec_of(name: str, content: bytes, sha256: bool = True) -> RemoteFile:
+    return RemoteFile(name, len(content), hashlib.md5(content).hexdigest(),
+                      hashlib.sha256(content).hexdigest() if sha256 else None)
+
+
+def test_download_refuses_an_announced_size_beyond_the_published_one(tmp_path, hostile):
+    spec = _spec_of("f.bin", b"y" * 1000)
+    with pytest.raises(DownloadError, match=r"/announce/300000000: server announces 300000000 bytes, more than "
+                                            r"the published 1000 bytes of f.bin; not downloading"):
+        download_file(f"{hostile.base}/announce/300000000", tmp_path / "out" / "f.bin", spec)
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_download_stops_reading_at_the_published_size(tmp_path, hostile):
+    spec = _spec_of("f.bin", b"y" * 1000)
+    seen = []
+    with pytest.raises(DownloadError, match=r"/endless: server sends more than the published 1000 bytes of f.bin; "
+                                            r"stopped reading there"):
+        download_file(f"{hostile.base}/endless", tmp_path / "out" / "f.bin", spec,
+                      progress=lambda done, total: seen.append(done))
+    assert _leftovers(tmp_path / "out") == []
+    assert max(seen, default=0) <= 1000                    # nothing past the published size was kept
+    assert hostile.finished.wait(30)
+    assert hostile.sent["/endless"] < _HostileHandler.ENDLESS_CAP  # the client hung up early
+
+
+def test_download_deadline_ends_a_slow_transfer(tmp_path, hostile):
+    spec = _spec_of("f.bin", b"x" * 100_000)              # 200 bytes / 0.05 s: 25 s for all of it
+    with pytest.raises(DownloadError, match=r"/steady/200/100000: not finished within the deadline of 0.4 s "
+                                            r"\(received \d+ of 100000 bytes"):
+        download_file(f"{hostile.base}/steady/200/100000", tmp_path / "out" / "f.bin", spec,
+                      deadline=0.4, min_rate=None)
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_download_minimum_rate_ends_a_trickle(tmp_path, hostile):
+    spec = _spec_of("f.bin", b"x" * 1000)                 # one byte every 0.1 s, each read well inside timeout
+    with pytest.raises(DownloadError, match=r"/drip/0.1/1000: too slow: [\d.]+ bytes/s on average, below the "
+                                            r"minimum of 500 bytes/s \(min_rate, after a grace of 0.3 s"):
+        download_file(f"{hostile.base}/drip/0.1/1000", tmp_path / "out" / "f.bin", spec,
+                      deadline=None, min_rate=500, rate_grace=0.3)
+    assert _leftovers(tmp_path / "out") == []
+    with pytest.raises(ValueError, match="min_rate must be > 0 or None"):
+        download_file(f"{hostile.base}/drip/0.1/1000", tmp_path / "out" / "f.bin", spec, min_rate=0)
+
+
+def test_download_dataset_leaves_a_too_slow_mirror_for_the_next(tmp_path, hostile, monkeypatch):
+    content = bytes(range(256)) * 4
+    hostile.files["f.bin"] = content
+    monkeypatch.setitem(REMOTE_FILES, "mnist", (_spec_of("f.bin", content),))
+    directory = download_dataset("mnist", tmp_path / "cache", mirror=[f"{hostile.base}/drip/0.1", f"{hostile.base}/file"],
+                                 verbose=False, min_rate=500, rate_grace=0.3)
+    assert (directory / "f.bin").read_bytes() == content and _leftovers(directory) == ["f.bin"]
+
+
+@pytest.mark.parametrize("sha256", [True, False], ids=["sha256 and md5", "md5 only"])
+def test_download_refuses_one_flipped_byte_and_leaves_nothing(tmp_path, hostile, monkeypatch, sha256):
+    """Runs on a clean clone (no real MNIST needed): switching the checksum off must fail a test."""
+    published = bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8))
+    served = bytearray(published)
+    served[2345] ^= 0x01                                   # same size, one bit of one byte
+    hostile.files["f.bin"] = bytes(served)
+    spec = _spec_of("f.bin", published, sha256)
+    monkeypatch.setitem(REMOTE_FILES, "mnist", (spec,))
+    with pytest.raises(ChecksumError) as info:
+        download_dataset("mnist", tmp_path / "cache", mirror=f"{hostile.base}/file", verbose=False)
+    algorithm = "sha256" if sha256 else "md5"
+    got = hashlib.new(algorithm, bytes(served)).hexdigest()
+    assert str(info.value) == (f"{hostile.base}/file/f.bin: {algorithm} checksum mismatch: "
+                               f"expected {getattr(spec, algorithm)}, got {got}")
+    assert _leftovers(tmp_path / "cache" / "mnist") == []
+    hostile.files["f.bin"] = published                     # the same server with the right bytes: accepted
+    directory = download_dataset("mnist", tmp_path / "cache", mirror=f"{hostile.base}/file", verbose=False)
+    assert (directory / "f.bin").read_bytes() == published
+
+
+_DOWNLOAD_SCRIPT = """
+import signal, sys
+from scratchgen.data.download import RemoteFile, download_file
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in an interactive session
+try:
+    download_file(sys.argv[1], sys.argv[2], RemoteFile("f.bin", 100000, "0" * 32), deadline=None, min_rate=None)
+except KeyboardInterrupt as exc:
+    print(f"interrupted: {type(exc).__name__}: {exc}", file=sys.stderr)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGTERM, "DownloadInterrupted"), (signal.SIGINT, "KeyboardInterrupt")],
+                         ids=["SIGTERM", "SIGINT"])
+def test_signal_during_download_leaves_no_part_file_and_no_traceback(tmp_path, hostile, signum, raised):
+    out = tmp_path / "out"
+    url = f"{hostile.base}/drip/0.05/100000"
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    process = subprocess.Popen([sys.executable, "-c", _DOWNLOAD_SCRIPT, url, str(out / "f.bin")], cwd=REPO_ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert hostile.started.wait(60), "the download never started"
+        assert [name for name in _leftovers(out) if name.endswith(".part")], _leftovers(out)
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.startswith(f"interrupted: {raised}") and stderr.count("\n") == 1
+    assert _leftovers(out) == []
+
+
+def test_download_interrupted_is_a_keyboard_interrupt():
+    error = DownloadInterrupted(signal.SIGTERM, "stopped")
+    assert isinstance(error, KeyboardInterrupt) and error.signum == signal.SIGTERM and str(error) == "stopped"

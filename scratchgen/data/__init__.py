@@ -2,7 +2,8 @@
 
     idx.py         read_idx / write_idx: the MNIST file format, strictly validated
     splits.py      Split, DatasetSplits, train_val_test_split (seeded, disjoint)
-    datasets.py    load_dataset("digits" | "synthetic" | "mnist" | "fashion-mnist" | a directory)
+    datasets.py    load_dataset("digits" | "synthetic" | "mnist" | "fashion-mnist" | a directory);
+                   search_report(name): where a dataset was found, or where it was looked for
     download.py    download_dataset: mirrors, checksums, atomic writes (urllib only)
     synthetic.py   make_synthetic: a tiny deterministic bars-and-blobs dataset for tests
     transforms.py  binarize ("none" | "static" | "dynamic"), one_hot, flatten_images
@@ -18,12 +19,21 @@ Typical use::
             xb = binarize(xb, "dynamic", noise)               # a fresh binary draw every time
 """
 from .batches import BatchIterator, iterate_batches
-from .datasets import CLASS_NAMES, DATASET_NAMES, dataset_dirs, find_idx_files, load_dataset
+from .datasets import (
+    CLASS_NAMES,
+    DATASET_NAMES,
+    MAX_CLASSES,
+    dataset_dirs,
+    find_idx_files,
+    load_dataset,
+    search_report,
+)
 from .download import (
     DEFAULT_MIRRORS,
     REMOTE_FILES,
     ChecksumError,
     DownloadError,
+    DownloadInterrupted,
     RemoteFile,
     default_data_root,
     download_dataset,
@@ -31,17 +41,17 @@ from .download import (
     file_digests,
     verify_file,
 )
-from .idx import DataFileError, read_idx, write_idx
+from .idx import MAX_IDX_BYTES, DataFileError, read_idx, write_idx
 from .splits import DatasetSplits, Split, train_val_test_split
 from .synthetic import make_synthetic, synthetic_prototypes
 from .transforms import BINARIZE_MODES, binarize, flatten_images, one_hot
 
 __all__ = [
     "BatchIterator", "iterate_batches",
-    "CLASS_NAMES", "DATASET_NAMES", "dataset_dirs", "find_idx_files", "load_dataset",
-    "DEFAULT_MIRRORS", "REMOTE_FILES", "ChecksumError", "DownloadError", "RemoteFile",
+    "CLASS_NAMES", "DATASET_NAMES", "MAX_CLASSES", "dataset_dirs", "find_idx_files", "load_dataset", "search_report",
+    "DEFAULT_MIRRORS", "REMOTE_FILES", "ChecksumError", "DownloadError", "DownloadInterrupted", "RemoteFile",
     "default_data_root", "download_dataset", "download_file", "file_digests", "verify_file",
-    "DataFileError", "read_idx", "write_idx",
+    "DataFileError", "MAX_IDX_BYTES", "read_idx", "write_idx",
     "DatasetSplits", "Split", "train_val_test_split",
     "make_synthetic", "synthetic_prototypes",
     "BINARIZE_MODES", "binarize", "flatten_images", "one_hot",

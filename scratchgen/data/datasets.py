@@ -19,6 +19,16 @@ test set wins; failing that, the first with at least one images/labels pair):
 
 With ``download=True`` a missing full set is fetched (``download_dataset``) into
 ``root/<name>`` or the first data root. Nothing is assumed about where a repository sits.
+``search_report(name)`` says where a dataset was found, or every place searched and how to add one.
+
+IDX files are untrusted input. Beyond the checks of ``read_idx`` (see ``idx.py``), a directory's
+files must make sense together, else a ``DataFileError`` names the file at fault: images are
+(N, H, W) or (N, C, H, W) with N >= 1 and no empty dimension, uint8 or floats in [0, 1] (NaN and
+infinities refused); labels are a 1-D integer array with one label per image. Labels are class
+numbers: the classes of a directory that is not a known dataset are 0..max(label), so the labels
+present decide how many there are, up to ``MAX_CLASSES`` (10,000: more than any IDX dataset has,
+few enough that class-name tuples and one-hot codes stay small). A label beyond that, say
+2,000,000,000, is a corrupt file, not a request for two billion classes.
 
 Splits. A directory with train and t10k files keeps the official test set and carves the
 validation set out of the training set (default 1/6: 60000 -> 50000 / 10000). A source with
@@ -38,7 +48,8 @@ from .idx import DataFileError, read_idx
 from .splits import DatasetSplits, Split, train_val_test_split
 from .synthetic import SYNTHETIC_CLASS_NAMES, make_synthetic
 
-__all__ = ["DATASET_NAMES", "CLASS_NAMES", "SYSTEM_DIRS", "load_dataset", "find_idx_files", "dataset_dirs"]
+__all__ = ["DATASET_NAMES", "CLASS_NAMES", "SYSTEM_DIRS", "MAX_CLASSES", "load_dataset", "find_idx_files",
+           "dataset_dirs", "search_report"]
 
 DATASET_NAMES = ("digits", "synthetic", "mnist", "fashion-mnist")
 IDX_DATASETS = ("mnist", "fashion-mnist")
@@ -60,6 +71,9 @@ DEFAULT_TEST_FRACTION = 0.1
 
 _IDX_PARTS = {"images": 3, "labels": 1}
 
+# The most classes a directory of IDX files may have (labels 0 .. MAX_CLASSES - 1); see the module doc.
+MAX_CLASSES = 10_000
+
 
 # ---- finding the files ------------------------------------------------------------------------
 def find_idx_files(directory) -> dict:
@@ -75,10 +89,25 @@ def find_idx_files(directory) -> dict:
         for part, ndim in _IDX_PARTS.items():
             stems = (f"{prefix}-{part}-idx{ndim}-ubyte", f"{prefix}-{part}.idx{ndim}-ubyte")
             for filename in list(stems) + [stem + ".gz" for stem in stems]:
-                if (directory / filename).is_file():
+                if _is_file(directory / filename):
                     found[f"{prefix}-{part}"] = directory / filename
                     break
     return found
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, but False where the answer is an error (a directory that may not be searched)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _pairs(files: dict) -> list:
@@ -86,48 +115,146 @@ def _pairs(files: dict) -> list:
     return [prefix for prefix in ("train", "t10k") if f"{prefix}-images" in files and f"{prefix}-labels" in files]
 
 
+def _search_places(name: str, root=None) -> list:
+    """``(directory, why it is searched)`` for the IDX dataset ``name``, in search order."""
+    if root is not None:
+        return [(Path(root).expanduser() / name, "root= / --data-root")]
+    places = [(Path(entry).expanduser() / name, f"${DATA_ENV}")
+              for entry in os.environ.get(DATA_ENV, "").split(os.pathsep) if entry]
+    places.append((Path.home() / ".cache" / "scratchgen" / name, "the download cache"))
+    places += [(directory, "system package") for directory in SYSTEM_DIRS.get(name, ())]
+    return places
+
+
 def dataset_dirs(name: str, root=None) -> list:
     """The directories searched for the IDX dataset ``name``, in order (see the module docstring)."""
-    if root is not None:
-        return [Path(root).expanduser() / name]
-    roots = [Path(entry).expanduser() for entry in os.environ.get(DATA_ENV, "").split(os.pathsep) if entry]
-    roots.append(Path.home() / ".cache" / "scratchgen")
-    return [r / name for r in roots] + list(SYSTEM_DIRS.get(name, ()))
+    return [directory for directory, _ in _search_places(name, root)]
 
 
-# ---- turning IDX arrays into float images and int64 labels ------------------------------------
-def _images_as_unit_float(images: np.ndarray, path) -> np.ndarray:
-    """uint8 (N, H, W) or (N, C, H, W) -> float32 (N, C, H, W) in [0, 1]."""
+def _directory_state(directory: Path) -> str:
+    """What ``directory`` holds, in a few words, for ``search_report``."""
+    if not _is_dir(directory):
+        return "no such directory"
+    files = find_idx_files(directory)
+    pairs = _pairs(files)
+    if pairs == ["train", "t10k"]:
+        return "train and t10k files"
+    if pairs:
+        return f"only the {pairs[0]} files"
+    if files:
+        return f"only {', '.join(sorted(path.name for path in files.values()))} (an images file needs its labels file)"
+    return "no IDX files"
+
+
+def search_report(name: str, root=None) -> str:
+    """Where ``load_dataset(name, root=root)`` finds dataset ``name``, or where it looked and how to add a place.
+
+    For mnist / fashion-mnist: the first line says "found at DIR" (what ``load_dataset`` would read)
+    or "not found"; the following lines, indented, list every directory searched, why it is searched
+    (in brackets) and what it holds, then how to add a place (``--data-root`` / ``root=``, ``$SCRATCHGEN_DATA``,
+    ``--download``). Only file names are looked at (nothing is read), so this is quick and never
+    fails on a corrupt file. digits and synthetic are one line. An unknown name raises ``ValueError``.
+    """
+    name = _canonical_name(str(name))
+    if name not in DATASET_NAMES:
+        raise ValueError(f"search_report: unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+    if name == "synthetic":
+        return "synthetic: built in (make_synthetic), nothing to find"
+    if name == "digits":
+        try:
+            import sklearn
+        except ImportError:
+            return "digits: needs scikit-learn, which is not installed: pip install scratchgen[data]"
+        return f"digits: bundled with scikit-learn {sklearn.__version__} (sklearn.datasets.load_digits)"
+
+    places = _search_places(name, root)
+    states = [(directory, why, _directory_state(directory)) for directory, why in places]
+    full = [directory for directory, _, state in states if state == "train and t10k files"]
+    partial = [directory for directory, _, state in states if state.startswith("only the ")]
+    if full:
+        head = f"{name}: found at {full[0]}"
+    elif partial:
+        head = f"{name}: found at {partial[0]} (test files only: split three ways; no full train + t10k set)"
+    else:
+        head = f"{name}: not found"
+    width = max(len(str(directory)) for directory, _ in places)
+    lines = [head, "  searched, in order:"]
+    lines += [f"    {str(directory):<{width}}  [{why}] {state}" for directory, why, state in states]
+    target = (Path(root).expanduser() if root is not None else default_data_root()) / name
+    lines.append(f"  to add a place: --data-root DIR (reads DIR/{name}); ${DATA_ENV}=DIR{os.pathsep}... "
+                 f"(reads DIR/{name} for each entry); or --download (fetches into {target})")
+    if name == "fashion-mnist":
+        lines.append("  or: apt-get install dataset-fashion-mnist")
+    return "\n".join(lines)
+
+
+# ---- checking IDX arrays, turning them into float images and int64 labels ----------------------
+def _check_images(images: np.ndarray, path) -> np.ndarray:
+    """``images`` when they are usable training images, else a ``DataFileError`` naming ``path``."""
+    if images.ndim not in (3, 4):
+        raise DataFileError(path, f"expected images of shape (N, H, W) or (N, C, H, W), got {images.shape}")
+    if images.shape[0] == 0:
+        raise DataFileError(path, f"holds no images (shape {images.shape})")
+    if 0 in images.shape[1:]:
+        raise DataFileError(path, f"images of shape {images.shape[1:]} hold no pixels")
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype.kind != "f":
+        raise DataFileError(path, f"images must be uint8 (0..255) or floats in [0, 1], got {images.dtype}")
+    # min and max propagate NaN and see infinities, without a temporary array as large as the images.
+    low, high = float(images.min()), float(images.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        # NaN fails every comparison, so a plain range check would let it through to training.
+        nan, infinite = int(np.isnan(images).sum()), int(np.isinf(images).sum())
+        first = int(np.flatnonzero(~np.isfinite(images.reshape(len(images), -1)).all(axis=1))[0])
+        raise DataFileError(path, f"floating images must be finite, found {nan} NaN and {infinite} infinite "
+                                  f"pixel values (first in image {first})")
+    if low < 0.0 or high > 1.0:
+        raise DataFileError(path, f"floating images must lie in [0, 1], found values in [{low}, {high}]")
+    return images
+
+
+def _image_shape(images: np.ndarray) -> tuple:
+    """(C, H, W) of checked (N, H, W) or (N, C, H, W) images."""
+    return tuple(int(d) for d in ((1,) + images.shape[1:] if images.ndim == 3 else images.shape[1:]))
+
+
+def _images_as_unit_float(images: np.ndarray) -> np.ndarray:
+    """Checked uint8 or float (N, H, W) or (N, C, H, W) -> float32 (N, C, H, W) in [0, 1]."""
     if images.ndim == 3:
         images = images[:, None]
-    if images.ndim != 4:
-        raise DataFileError(path, f"expected images of shape (N, H, W) or (N, C, H, W), got {images.shape}")
     if images.dtype == np.uint8:
         unit = images.astype(np.float32)
         unit /= 255  # a Python int keeps float32 (NumPy 2 rules)
         return unit
-    if images.dtype.kind == "f":
-        low, high = float(images.min(initial=0.0)), float(images.max(initial=0.0))
-        if low < 0.0 or high > 1.0:
-            raise DataFileError(path, f"floating images must lie in [0, 1], found values in [{low}, {high}]")
-        return images.astype(np.float32)
-    raise DataFileError(path, f"images must be uint8 (0..255) or floats in [0, 1], got {images.dtype}")
+    return images.astype(np.float32)
 
 
 def _labels_as_int64(labels: np.ndarray, path, num_classes: int | None) -> np.ndarray:
+    """Labels as int64 class numbers in [0, num_classes) (default bound: ``MAX_CLASSES``), else a
+    ``DataFileError`` naming ``path`` and the first offending value."""
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise DataFileError(path, f"labels must be a 1-D integer array, got shape {labels.shape} dtype {labels.dtype}")
-    labels = labels.astype(np.int64)
-    if labels.size and labels.min() < 0:
-        raise DataFileError(path, f"labels must be >= 0, found {labels.min()}")
-    if num_classes is not None and labels.size and labels.max() >= num_classes:
-        raise DataFileError(path, f"labels must lie in [0, {num_classes}), found {labels.max()}")
-    return labels
+    if labels.size == 0:
+        return labels.astype(np.int64)
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0:
+        raise DataFileError(path, f"labels must be class numbers >= 0, found {low} "
+                                  f"(at index {int(np.argmin(labels))})")
+    if num_classes is not None and high >= num_classes:
+        raise DataFileError(path, f"labels must lie in [0, {num_classes}), found {high} "
+                                  f"(at index {int(np.argmax(labels))})")
+    if high >= MAX_CLASSES:
+        raise DataFileError(path, f"found label {high} (at index {int(np.argmax(labels))}), but labels are class "
+                                  f"numbers 0..{MAX_CLASSES - 1}: a dataset may have at most {MAX_CLASSES} classes")
+    return labels.astype(np.int64)
 
 
-def _read_pair(files: dict, prefix: str):
+def _read_pair(files: dict, prefix: str, num_classes: int | None):
+    """The checked images and int64 labels of ``prefix`` ("train" or "t10k")."""
     images_path, labels_path = files[f"{prefix}-images"], files[f"{prefix}-labels"]
-    images, labels = read_idx(images_path), read_idx(labels_path)
+    images = _check_images(read_idx(images_path), images_path)
+    labels = _labels_as_int64(read_idx(labels_path), labels_path, num_classes)
     if images.shape[0] != labels.shape[0]:
         raise DataFileError(images_path, f"holds {images.shape[0]} images but {labels_path.name} "
                                          f"holds {labels.shape[0]} labels")
@@ -156,7 +283,8 @@ def _splits_from_pool(name, x, y, seed, val_fraction, test_fraction, class_names
 
 def _assemble(name, train, validation, test, class_names, source):
     if class_names is None:
-        top = max(int(split.y.max()) for split in (train, validation, test) if split.y.size)
+        # The labels present decide the classes; _labels_as_int64 has bounded them by MAX_CLASSES.
+        top = max((int(split.y.max()) for split in (train, validation, test) if split.y.size), default=0)
         class_names = tuple(str(k) for k in range(top + 1))
     return DatasetSplits(name=name, train=train, validation=validation, test=test,
                          image_shape=tuple(int(d) for d in train.x.shape[1:]),
@@ -174,35 +302,34 @@ def _load_idx_directory(name, directory, seed, val_fraction, test_fraction, clas
                                        f"(or t10k-...); found {present}")
     num_classes = None if class_names is None else len(class_names)
 
-    def convert(images, prefix):
-        return _images_as_unit_float(images, files[f"{prefix}-images"])
-
     if pairs == ["train", "t10k"]:
-        train_images, train_labels = _read_pair(files, "train")
-        test_images, test_labels = _read_pair(files, "t10k")
-        if train_images.shape[1:] != test_images.shape[1:]:
-            raise DataFileError(directory, f"train images are {train_images.shape[1:]} "
-                                           f"but test images are {test_images.shape[1:]}")
+        train_images, train_labels = _read_pair(files, "train", num_classes)
+        test_images, test_labels = _read_pair(files, "t10k", num_classes)
+        train_shape, test_shape = _image_shape(train_images), _image_shape(test_images)
+        if train_shape != test_shape:
+            raise DataFileError(files["t10k-images"], f"holds images of shape {test_shape} (C, H, W) but "
+                                                      f"{files['train-images'].name} holds {train_shape}")
         if test_fraction is not None:
             raise ValueError(f"load_dataset: {name} has an official test set; test_fraction does not apply")
         fraction = _fraction(val_fraction, DEFAULT_VAL_FRACTION_OF_TRAIN, "val_fraction")
-        train_labels = _labels_as_int64(train_labels, files["train-labels"], num_classes)
         train, validation = train_val_test_split(train_images, train_labels, (None, fraction), seed)
-        train = Split(convert(train.x, "train"), train.y)
-        validation = Split(convert(validation.x, "train"), validation.y)
-        test = Split(convert(test_images, "t10k"), _labels_as_int64(test_labels, files["t10k-labels"], num_classes))
+        if train.x.shape[0] == 0:
+            raise ValueError(f"load_dataset: {name}: val_fraction {fraction} leaves none of its "
+                             f"{len(train_labels)} training examples for training")
+        train = Split(_images_as_unit_float(train.x), train.y)
+        validation = Split(_images_as_unit_float(validation.x), validation.y)
+        test = Split(_images_as_unit_float(test_images), test_labels)
         source = (f"{directory} (official {len(train_labels)} training / {len(test_labels)} test files; "
                   f"validation = {validation.num_examples} training examples drawn with seed {seed})")
         return _assemble(name, train, validation, test, class_names, source)
 
     prefix = pairs[0]
-    images, labels = _read_pair(files, prefix)
-    labels = _labels_as_int64(labels, files[f"{prefix}-labels"], num_classes)
+    images, labels = _read_pair(files, prefix, num_classes)
     other = "train" if prefix == "t10k" else "t10k"
     which = "official test" if prefix == "t10k" else "official training"
     source = f"{directory}: only the {prefix} ({which}) files are there, no {other} files"
     return _splits_from_pool(name, images, labels, seed, val_fraction, test_fraction, class_names, source,
-                             convert=lambda pool: convert(pool, prefix))
+                             convert=_images_as_unit_float)
 
 
 def _load_digits(seed, val_fraction, test_fraction):

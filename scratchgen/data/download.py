@@ -4,8 +4,22 @@ Each file is fetched from a mirror (``<mirror>/<file name>``) into a temporary f
 destination (``.<name>.<random>.part``), checked, and only then renamed into place with
 ``os.replace`` (atomic on one file system). Whatever goes wrong, including Ctrl-C, the
 temporary file is removed, so the cache directory only ever holds complete, verified files.
+SIGTERM (and SIGHUP, or SIGINT where Python's Ctrl-C handler is not installed) would end the
+process without that clean-up, so for the duration of a download, in the main thread and only
+where such a signal would otherwise kill the process outright, a handler turns it into
+``DownloadInterrupted``, a ``KeyboardInterrupt``: callers handle Ctrl-C and SIGTERM with one
+``except KeyboardInterrupt`` (exit status ``128 + signum``), and the previous handler is restored.
 
-Checks on each download, in order:
+A mirror is not trusted to behave, so each transfer is bounded before its bytes are checked:
+  * size: a body announced (``Content-Length``) or sent beyond the published size is refused as
+    soon as that is known; nothing past the published size + 1 byte is read;
+  * time: a total ``deadline`` (default 30 min) and, after a ``rate_grace`` period (default 30 s),
+    a minimum average rate ``min_rate`` (default 1 KiB/s), so a server that trickles one byte
+    every few seconds (each read well inside the per-read ``timeout``) cannot hold a download
+    open forever. Both are checked before every read, and one read waits at most ``timeout``, so a
+    transfer ends at most ``timeout`` seconds past its deadline.
+
+Checks on each completed download, in order:
   1. the byte count equals the ``Content-Length`` header when the server sent one
      (``http.client`` returns a short body without complaint when a connection drops);
   2. the byte count equals the published file size;
@@ -20,17 +34,21 @@ serve both datasets from a local mirror laid out as ``<base>/mnist/``, ``<base>/
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
+import signal
 import sys
 import tempfile
+import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "DownloadError", "ChecksumError", "RemoteFile", "REMOTE_FILES", "DEFAULT_MIRRORS",
+    "DownloadError", "ChecksumError", "DownloadInterrupted", "RemoteFile", "REMOTE_FILES", "DEFAULT_MIRRORS",
     "default_data_root", "mirrors_for", "file_digests", "verify_file", "download_file", "download_dataset",
 ]
 
@@ -89,13 +107,59 @@ DEFAULT_MIRRORS = {
 
 _CHUNK_BYTES = 1 << 20
 
+DEFAULT_DEADLINE = 1800.0      # seconds for one file, all reads together
+DEFAULT_MIN_RATE = 1024.0      # bytes per second on average, once rate_grace has passed
+DEFAULT_RATE_GRACE = 30.0      # seconds before min_rate applies (connection set-up, slow start)
+
 
 class DownloadError(OSError):
-    """A download failed (network, HTTP status, short transfer) or every mirror failed."""
+    """A download failed (network, HTTP status, short or oversized transfer, too slow) or every mirror failed."""
 
 
 class ChecksumError(DownloadError):
     """The downloaded bytes are not the published file."""
+
+
+class DownloadInterrupted(KeyboardInterrupt):
+    """A download was stopped by a signal (SIGTERM, SIGHUP, ...); its temporary file is gone.
+
+    A ``KeyboardInterrupt`` so that one ``except KeyboardInterrupt`` handles Ctrl-C and SIGTERM
+    alike; ``signum`` says which signal, and a command-line tool exits with ``128 + signum``.
+    """
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_raise(url: str):
+    """For the ``with`` block, make the signals that would kill the process raise ``DownloadInterrupted``.
+
+    Only where the handler is SIG_DFL (a process that ignores a signal, or handles it itself, keeps
+    doing so) and only in the main thread (Python runs signal handlers there and nowhere else).
+    The previous handlers are restored on the way out.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise DownloadInterrupted(signum, f"{url}: download stopped by {signal.Signals(signum).name}")
+
+    previous = {}
+    try:
+        for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+            signum = getattr(signal, name, None)
+            if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+                try:
+                    previous[signum] = signal.signal(signum, interrupt)
+                except ValueError:  # not the main interpreter: its signals are not ours to handle
+                    break
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def default_data_root() -> Path:
@@ -143,53 +207,103 @@ def verify_file(path, spec: RemoteFile) -> bool:
     return _digest_mismatch(file_digests(path), spec) is None
 
 
-def download_file(url: str, dest, spec: RemoteFile, timeout: float = 60.0, progress=None) -> Path:
+def _check_pace(url: str, spec: RemoteFile, received: int, started: float, deadline, min_rate, rate_grace):
+    """Raise ``DownloadError`` when the transfer has run past ``deadline`` or, after ``rate_grace``
+    seconds, averages less than ``min_rate`` bytes per second (None switches either check off)."""
+    elapsed = time.monotonic() - started
+    done = f"received {received} of {spec.size} bytes in {elapsed:.1f} s"
+    if deadline is not None and elapsed > deadline:
+        raise DownloadError(f"{url}: not finished within the deadline of {deadline:g} s ({done})")
+    if min_rate is not None and elapsed > rate_grace and received / elapsed < min_rate:
+        raise DownloadError(f"{url}: too slow: {received / elapsed:.1f} bytes/s on average, below the minimum "
+                            f"of {min_rate:g} bytes/s (min_rate, after a grace of {rate_grace:g} s; {done})")
+
+
+def download_file(url: str, dest, spec: RemoteFile, timeout: float = 60.0, progress=None, *,
+                  deadline: float | None = DEFAULT_DEADLINE, min_rate: float | None = DEFAULT_MIN_RATE,
+                  rate_grace: float = DEFAULT_RATE_GRACE) -> Path:
     """Fetch ``url`` to ``dest`` through a temporary file; verify against ``spec``; rename into place.
 
-    ``progress(bytes_so_far, bytes_expected)`` is called after every chunk if given.
-    Raises ``DownloadError`` / ``ChecksumError``; ``dest`` is then untouched and no partial file remains.
+    timeout: seconds one network operation (connect, one read) may wait.
+    deadline: seconds the whole file may take (None: no limit).
+    min_rate: bytes per second the transfer must average once ``rate_grace`` seconds have passed
+    (None: no minimum). ``progress(bytes_so_far, bytes_expected)`` is called after every chunk if given.
+    Raises ``DownloadError`` / ``ChecksumError``; ``dest`` is then untouched and no partial file
+    remains. Ctrl-C raises ``KeyboardInterrupt``, and SIGTERM ``DownloadInterrupted`` (also a
+    ``KeyboardInterrupt``), likewise leaving no partial file.
     """
+    for what, value in (("deadline", deadline), ("min_rate", min_rate)):
+        if value is not None and not value > 0:
+            raise ValueError(f"download_file: {what} must be > 0 or None, got {value!r}")
+    if not rate_grace >= 0:
+        raise ValueError(f"download_file: rate_grace must be >= 0, got {rate_grace!r}")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
-    temporary = Path(handle.name)
-    try:
-        with handle:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    announced = response.headers.get("Content-Length")
-                    announced = int(announced) if announced is not None else None
-                    received = 0
-                    for chunk in iter(lambda: response.read(_CHUNK_BYTES), b""):
-                        handle.write(chunk)
-                        received += len(chunk)
-                        if progress is not None:
-                            progress(received, spec.size)
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                # URLError (an OSError) covers HTTP statuses such as 404 and unreachable hosts;
-                # OSError also covers resets and timeouts; ValueError a malformed URL;
-                # HTTPException a protocol violation such as IncompleteRead.
-                raise DownloadError(f"{url}: download failed ({type(exc).__name__}: {exc})") from exc
-            handle.flush()
-            os.fsync(handle.fileno())
-        if announced is not None and received != announced:
-            raise DownloadError(f"{url}: transfer interrupted: server announced {announced} bytes, received {received}")
-        if received != spec.size:
-            raise DownloadError(f"{url}: received {received} bytes, the published {spec.name} has {spec.size}")
-        mismatch = _digest_mismatch(file_digests(temporary), spec)
-        if mismatch is not None:
-            algorithm, expected, got = mismatch
-            raise ChecksumError(f"{url}: {algorithm} checksum mismatch: expected {expected}, got {got}")
-        os.replace(temporary, dest)
-    except BaseException:
-        # Any failure, KeyboardInterrupt included: leave no half-written file behind.
-        temporary.unlink(missing_ok=True)
-        raise
+    with _signals_raise(url):
+        handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
+        temporary = Path(handle.name)
+        try:
+            with handle:
+                announced, received = _transfer(url, handle, spec, timeout, progress, deadline, min_rate, rate_grace)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if announced is not None and received != announced:
+                raise DownloadError(f"{url}: transfer interrupted: server announced {announced} bytes, "
+                                    f"received {received}")
+            if received != spec.size:
+                raise DownloadError(f"{url}: received {received} bytes, the published {spec.name} has {spec.size}")
+            mismatch = _digest_mismatch(file_digests(temporary), spec)
+            if mismatch is not None:
+                algorithm, expected, got = mismatch
+                raise ChecksumError(f"{url}: {algorithm} checksum mismatch: expected {expected}, got {got}")
+            os.replace(temporary, dest)
+        except BaseException:
+            # Any failure, KeyboardInterrupt and DownloadInterrupted included: leave no half-written file.
+            temporary.unlink(missing_ok=True)
+            raise
     return dest
 
 
+def _transfer(url, handle, spec: RemoteFile, timeout, progress, deadline, min_rate, rate_grace) -> tuple:
+    """Copy the body of ``url`` into ``handle`` within the size and time limits; (announced length, bytes received)."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            announced = response.headers.get("Content-Length")
+            announced = int(announced) if announced is not None and announced.strip().isdigit() else None
+            if announced is not None and announced > spec.size:
+                raise DownloadError(f"{url}: server announces {announced} bytes, more than the published "
+                                    f"{spec.size} bytes of {spec.name}; not downloading")
+            # read1 returns what one read brings, so the limits are checked even when bytes trickle in
+            # (read(n) would wait for all n of them).
+            read = getattr(response, "read1", None) or response.read
+            received = 0
+            while True:
+                _check_pace(url, spec, received, started, deadline, min_rate, rate_grace)
+                # Never ask for more than one byte past the published size.
+                chunk = read(min(_CHUNK_BYTES, spec.size + 1 - received))
+                if not chunk:
+                    break
+                received += len(chunk)
+                if received > spec.size:
+                    raise DownloadError(f"{url}: server sends more than the published {spec.size} bytes of "
+                                        f"{spec.name}; stopped reading there")
+                handle.write(chunk)
+                if progress is not None:
+                    progress(received, spec.size)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        if isinstance(exc, DownloadError):
+            raise
+        # URLError (an OSError) covers HTTP statuses such as 404 and unreachable hosts;
+        # OSError also covers resets and timeouts; ValueError a malformed URL;
+        # HTTPException a protocol violation such as IncompleteRead.
+        raise DownloadError(f"{url}: download failed ({type(exc).__name__}: {exc})") from exc
+    return announced, received
+
+
 def download_dataset(name: str, root=None, mirror=None, files=None, timeout: float = 60.0,
-                     verbose: bool = True) -> Path:
+                     verbose: bool = True, *, deadline: float | None = DEFAULT_DEADLINE,
+                     min_rate: float | None = DEFAULT_MIN_RATE, rate_grace: float = DEFAULT_RATE_GRACE) -> Path:
     """Make sure ``<root>/<name>/`` holds the verified IDX .gz files of ``name``; return that directory.
 
     name: "mnist" or "fashion-mnist". root: defaults to ``default_data_root()``.
@@ -197,6 +311,8 @@ def download_dataset(name: str, root=None, mirror=None, files=None, timeout: flo
     files: restrict to these file names (default: all four). Files already present and verified
     are kept; others are (re)downloaded, trying each mirror in turn. If every mirror fails for a
     file, the error of the only mirror, or a ``DownloadError`` listing all of them, is raised.
+    timeout, deadline, min_rate, rate_grace: the limits of each file's transfer (``download_file``);
+    a mirror that breaks one is left for the next.
     """
     if name not in REMOTE_FILES:
         raise ValueError(f"download_dataset: no download known for {name!r}; "
@@ -221,7 +337,8 @@ def download_dataset(name: str, root=None, mirror=None, files=None, timeout: flo
             if verbose:
                 print(f"scratchgen: downloading {url} -> {dest}", file=sys.stderr)
             try:
-                download_file(url, dest, spec, timeout=timeout)
+                download_file(url, dest, spec, timeout=timeout, deadline=deadline, min_rate=min_rate,
+                              rate_grace=rate_grace)
                 break
             except DownloadError as exc:
                 failures.append(exc)
