@@ -391,9 +391,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.print_help()
             return 2
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print(f"\nscratchgen {command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or a signal during a download (its .part file is gone)
+        signum = getattr(interrupt, "signum", None)
+        print(f"\nscratchgen {command}: {interrupt or 'interrupted'}", file=sys.stderr)
+        return 128 + signum if signum else 130
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return 2
@@ -406,9 +407,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _is_bad_input(error: Exception) -> bool:
+    """Refusals that are not ValueErrors: a busy output directory, a file that is not what it claims."""
+    from .data import ChecksumError
     from .training import OutputDirectoryBusy
 
-    return isinstance(error, OutputDirectoryBusy)
+    return isinstance(error, (OutputDirectoryBusy, ChecksumError))
 
 
 if __name__ == "__main__":

@@ -59,25 +59,11 @@ def describe(kernels: bool = False) -> str:
     return "\n".join(lines)
 
 
-def datasets_found() -> str:
-    """One line per named dataset: where it was found, or where it was looked for."""
-    from .data import dataset_dirs, find_idx_files
+def datasets_found(root=None) -> str:
+    """Each named dataset: where it was found, or every place searched and how to add one."""
+    from .data import DATASET_NAMES, search_report
 
     lines = ["datasets:"]
-    try:
-        import sklearn  # noqa: F401
-
-        lines.append("  digits          scikit-learn's bundled 8x8 digits (the default)")
-    except ImportError:
-        lines.append("  digits          needs scikit-learn: pip install scratchgen[data]")
-    lines.append("  synthetic       built in")
-    for name in ("mnist", "fashion-mnist"):
-        places = [d for d in dataset_dirs(name)]
-        found = [str(d) for d in places if d.is_dir() and find_idx_files(d)]
-        if found:
-            lines.append(f"  {name:<15} found at {found[0]}")
-        else:
-            searched = ", ".join(str(d) for d in places) or "nowhere"
-            lines.append(f"  {name:<15} not found; looked in {searched} "
-                         f"(add a place with --data-root or $SCRATCHGEN_DATA, or train with --download)")
+    for name in DATASET_NAMES:
+        lines.extend("  " + line for line in search_report(name, root=root).splitlines())
     return "\n".join(lines)
