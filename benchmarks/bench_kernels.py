@@ -100,13 +100,11 @@ def _conv(kind: str, layer: str):
         if kind == "col2im":
             cols = rng.standard_normal((c_in * 16, n_cols)).astype(dtype)
             return (cols, x.shape, (4, 4), (2, 2), (1, 1)), cols.nbytes + x.nbytes, 0
-        grad = rng.standard_normal((batch, c_out, out, out)).astype(dtype)
-        if kind == "forward":
-            args = (x, w, b, (2, 2), (1, 1)) if layer in CONV_LAYERS else (x, w, b, (2, 2), (1, 1), (0, 0))
-            return args, x.nbytes + w.nbytes + grad.nbytes, flops
-        first_layer = layer in ("D1",)  # its input is data: no input gradient needed
-        return (grad, x, w, (2, 2), (1, 1), not first_layer), x.nbytes + w.nbytes + 2 * grad.nbytes, \
-            flops * (1 if first_layer else 2)
+        y = rng.standard_normal((batch, c_out, out, out)).astype(dtype)
+        if kind == "to_columns":  # an output-sized image batch as a GEMM operand (the backward's first copy)
+            return (y, False), 2 * y.nbytes, 0
+        y_mat = rng.standard_normal((c_out, y.size // c_out)).astype(dtype)  # kind == "from_columns": and back, + bias
+        return (y_mat, b, y.shape, False), 2 * y.nbytes, 0
     return build
 
 
@@ -154,14 +152,10 @@ def cases() -> List[Dict]:
                for k in ("forward", "backward")]
     for layer in CONV_LAYERS:
         result += [{"kernel": "im2col", "family": "conv", "layer": layer, "build": _conv("im2col", layer), "bound": "memory"},
-                   {"kernel": "col2im", "family": "conv", "layer": layer, "build": _conv("col2im", layer), "bound": "memory"},
-                   {"kernel": "conv2d_forward", "family": "conv", "layer": layer, "build": _conv("forward", layer), "bound": "compute"},
-                   {"kernel": "conv2d_backward", "family": "conv", "layer": layer, "build": _conv("backward", layer), "bound": "compute"}]
-    for layer in DECONV_LAYERS:
-        result += [{"kernel": "conv_transpose2d_forward", "family": "conv", "layer": layer, "build": _conv("forward", layer),
-                    "bound": "compute"},
-                   {"kernel": "conv_transpose2d_backward", "family": "conv", "layer": layer, "build": _conv("backward", layer),
-                    "bound": "compute"}]
+                   {"kernel": "col2im", "family": "conv", "layer": layer, "build": _conv("col2im", layer), "bound": "memory"}]
+    for layer in {**CONV_LAYERS, **DECONV_LAYERS}:
+        result += [{"kernel": f"conv_{k}", "family": "conv", "layer": layer, "build": _conv(k, layer), "bound": "memory"}
+                   for k in ("to_columns", "from_columns")]
     return result
 
 

@@ -14,7 +14,7 @@ versions of a kernel side by side::
     divergences      scratchgen/ops/divergences.py  gaussian_kl_standard, reparameterize, contractive_penalty
     optim            scratchgen/optim.py            adam_update (fused over all parameters), sgd_update
     rbm              scratchgen/ops/rbm.py          rbm_sample_hidden/visible, rbm_gibbs_step, rbm_cd_statistics
-    conv             scratchgen/ops/conv.py         im2col col2im conv2d conv_transpose2d (forward, backward)
+    conv             scratchgen/ops/conv.py         im2col col2im conv_to_columns conv_from_columns conv_batch_last
     normalization    scratchgen/ops/normalization.py  batch_norm (forward, backward)
     gemm             (numba_cuda only)              a tiled shared-memory GEMM for learners
 
@@ -33,9 +33,9 @@ What each backend leaves to the NumPy reference, and why (``scratchgen.backend.f
   needs for them. ``rbm_cd_statistics`` has no Numba version: it is two GEMMs, BLAS's work
   either way. The loops' exp/expm1/log1p are our own vectorisable versions (``numba_cpu/_math.py``),
   because Numba's ``math.exp`` is a scalar libm call that would lose to NumPy's SIMD.
-* numba-cuda: kernels it lacks (the CD statistics, the conv *ops*, the other losses) run on
+* numba-cuda: kernels it lacks (the CD statistics, the other losses) run on
   CuPy (its fallback), matmuls on cuBLAS. ``scratchgen.kernels.ptxcheck`` compiles every kernel for a
   real GPU architecture without one (the simulator cannot catch type errors).
-* cupy: the conv ops and batch norm are the reference running on CuPy arrays (its im2col and
-  col2im are ours; CuPy's reductions are already single kernels).
+* cupy: the conv layout changes and batch norm are the reference running on CuPy arrays (its
+  im2col and col2im are ours; CuPy's transposes and reductions are already single kernels).
 """

@@ -160,45 +160,14 @@ def _col2im(rng, dt, dim):
     return _normal(rng, dt, c * kh * kw, n * oh * ow), (n, c, h, w), (kh, kw), s, p
 
 
-def _conv2d_forward(rng, dt, dim):
-    (kh, kw), s, p, h, w = _conv_geometry(dim)
-    n, c_in, c_out = dim(1, 2), dim(1, 3), dim(1, 3)
-    bias = _normal(rng, dt, c_out) if dim(0, 1) else None
-    return _normal(rng, dt, n, c_in, h, w), _normal(rng, dt, c_out, c_in, kh, kw), bias, s, p
+def _conv_to_columns(rng, dt, dim):
+    return _normal(rng, dt, dim(1, 3), dim(1, 4), dim(1, 6), dim(1, 6)), False
 
 
-def _conv2d_backward(rng, dt, dim):
-    x, weight, _, s, p = _conv2d_forward(rng, dt, dim)
-    (n, _, h, w), (c_out, _, kh, kw) = x.shape, weight.shape
-    grad = _normal(rng, dt, n, c_out, _out(h, kh, s[0], p[0]), _out(w, kw, s[1], p[1]))
-    return grad, x, weight, s, p, bool(dim(0, 1)), True, True
-
-
-def _transpose_geometry(rng, dt, dim):
-    (kh, kw), s, p, h, w = _conv_geometry(dim)
-    n, c_in, c_out = dim(1, 2), dim(1, 3), dim(1, 3)
-    # output_padding must be smaller than the stride; the output must be at least 1 pixel.
-    op = (dim(0, s[0] - 1), dim(0, s[1] - 1))
-    x = _normal(rng, dt, n, c_in, dim(1, 4), dim(1, 4))
-    h_out = (x.shape[2] - 1) * s[0] - 2 * p[0] + kh + op[0]
-    w_out = (x.shape[3] - 1) * s[1] - 2 * p[1] + kw + op[1]
-    if h_out < 1 or w_out < 1:
-        p = (0, 0)
-        h_out = (x.shape[2] - 1) * s[0] + kh + op[0]
-        w_out = (x.shape[3] - 1) * s[1] + kw + op[1]
-    return x, _normal(rng, dt, c_in, c_out, kh, kw), s, p, op, (h_out, w_out)
-
-
-def _conv_transpose2d_forward(rng, dt, dim):
-    x, weight, s, p, op, _ = _transpose_geometry(rng, dt, dim)
-    bias = _normal(rng, dt, weight.shape[1]) if dim(0, 1) else None
-    return x, weight, bias, s, p, op
-
-
-def _conv_transpose2d_backward(rng, dt, dim):
-    x, weight, s, p, op, (h_out, w_out) = _transpose_geometry(rng, dt, dim)
-    grad = _normal(rng, dt, x.shape[0], weight.shape[1], h_out, w_out)
-    return grad, x, weight, s, p, True, bool(dim(0, 1)), True
+def _conv_from_columns(rng, dt, dim):
+    n, c, h, w = dim(1, 3), dim(1, 4), dim(1, 6), dim(1, 6)
+    bias = _normal(rng, dt, c) if dim(0, 1) else None
+    return _normal(rng, dt, c, n * h * w), bias, (n, c, h, w), False
 
 
 def _batch_norm_forward(rng, dt, dim):
@@ -237,6 +206,10 @@ def _sgd(rng, dt, dim):
     return params, grads, velocities, 0.1, momentum, bool(dim(0, 1)), 0.01 if dim(0, 1) else 0.0
 
 
+# Kernels that return a decision, not arrays: each backend answers for itself and no result depends
+# on the answer (conv's column order: the same products in another order), so there is no parity.
+POLICIES = ("conv_batch_last",)
+
 CASES: Dict[str, Callable] = {
     "sigmoid_forward": _unary(8.0),
     "sigmoid_backward": _grad_and(_output_in_unit),
@@ -264,10 +237,8 @@ CASES: Dict[str, Callable] = {
     "rbm_cd_statistics": _rbm_statistics,
     "im2col": _im2col,
     "col2im": _col2im,
-    "conv2d_forward": _conv2d_forward,
-    "conv2d_backward": _conv2d_backward,
-    "conv_transpose2d_forward": _conv_transpose2d_forward,
-    "conv_transpose2d_backward": _conv_transpose2d_backward,
+    "conv_to_columns": _conv_to_columns,
+    "conv_from_columns": _conv_from_columns,
     "batch_norm_forward": _batch_norm_forward,
     "batch_norm_backward": _batch_norm_backward,
     "adam_update": _adam,

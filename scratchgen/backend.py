@@ -1,10 +1,10 @@
 """Backends and the kernel registry: the one switch between NumPy, Numba CPU, Numba CUDA and CuPy.
 
 Every hot computation in scratchgen is a *kernel*: a plain function on raw arrays with a name
-such as ``"conv2d_forward"``. The readable NumPy version lives next to the op that uses it
-(``scratchgen/ops/conv.py`` registers ``conv2d_forward`` for the ``numpy`` backend); the
+such as ``"im2col"``. The readable NumPy version lives next to the op that uses it
+(``scratchgen/ops/conv.py`` registers ``im2col`` for the ``numpy`` backend); the
 ``kernels/`` package registers the same names for ``numba``, ``numba-cuda`` and ``cupy``.
-An op's ``forward``/``backward`` calls ``kernel("conv2d_forward")(...)`` and never needs to
+An op's ``forward``/``backward`` calls ``kernel("im2col")(...)`` and never needs to
 know which backend answered.
 
 Choosing the backend (all three do the same thing)::

@@ -8,8 +8,9 @@ Both are ``ElementwiseKernel``s over their *output*, reading the input as a ``ra
 * col2im: output x[n, c, h, w]; it sums the column entries that were copied from it, in the
   reference's (i, j) order (no atomics: deterministic).
 
-The conv ops themselves are the reference's composition (``scratchgen/ops/conv.py`` calls
-``kernel("im2col")``/``kernel("col2im")``, which resolve to these on the cupy backend).
+The conv ops themselves are written once in ``scratchgen/ops/conv.py``; they call
+``kernel("im2col")``/``kernel("col2im")``, which resolve to these on the cupy backend, and the
+reference layout changes (CuPy transposes). The channel-major column order serves every layer.
 """
 from __future__ import annotations
 
@@ -56,9 +57,9 @@ _col2im = cupy.ElementwiseKernel(
 
 
 @register_kernel("im2col", backend="cupy")
-def im2col(x, kernel_size, stride, padding):
-    if not cupy_float_arrays(x):
-        return reference.im2col(x, kernel_size, stride, padding)
+def im2col(x, kernel_size, stride, padding, batch_last=False):
+    if batch_last or not cupy_float_arrays(x):
+        return reference.im2col(x, kernel_size, stride, padding, batch_last)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     n, c, h, w = x.shape
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
@@ -67,9 +68,9 @@ def im2col(x, kernel_size, stride, padding):
 
 
 @register_kernel("col2im", backend="cupy")
-def col2im(cols, x_shape, kernel_size, stride, padding):
-    if not cupy_float_arrays(cols):
-        return reference.col2im(cols, x_shape, kernel_size, stride, padding)
+def col2im(cols, x_shape, kernel_size, stride, padding, batch_last=False):
+    if batch_last or not cupy_float_arrays(cols):
+        return reference.col2im(cols, x_shape, kernel_size, stride, padding, batch_last)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     n, c, h, w = x_shape
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
@@ -77,3 +78,9 @@ def col2im(cols, x_shape, kernel_size, stride, padding):
         raise ValueError(f"col2im: cols has shape {cols.shape}, expected {(c * kh * kw, n * oh * ow)} for x_shape {tuple(x_shape)}")
     x = cupy.empty((n, c, h, w), dtype=cols.dtype)
     return _col2im(cupy.ascontiguousarray(cols), n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, x)
+
+
+@register_kernel("conv_batch_last", backend="cupy")
+def conv_batch_last(window_rows, other_rows):
+    """The kernels index freely: the channel-major column order for every layer."""
+    return False

@@ -1,8 +1,8 @@
-"""Convolutions as im2col + GEMM, with the gathers, scatters and layout changes compiled.
+"""The memory movements of im2col + GEMM convolutions, compiled: im2col, col2im and the layout changes.
 
-The composition (which GEMM meets which layout change, for conv2d and conv_transpose2d,
-forward and backward) is written once in kernels/conv_common.py; this file supplies the
-Numba CPU primitives it is built from and registers the result.
+The convolutions themselves (which GEMM meets which movement, for conv2d and conv_transpose2d,
+forward and backward) are written once, in scratchgen/ops/conv.py; they call these kernels by
+name on the numba backend.
 
 The GEMMs stay with BLAS (NumPy's ``@``: the same calls as the reference, so the same
 numbers). What Numba replaces is the memory shuffling around them, which NumPy does with
@@ -20,9 +20,9 @@ several full copies:
   receives its contributions in the reference's (i, j) order, so the sums are identical.
 * ``(N, C, H, W) <-> (C, N H W)`` transposes (with the bias added on the way) are one pass.
 
-The reference switches some layers to a batch-last layout so that NumPy's copies move longer
-runs (see ``_batch_last_pays`` there); compiled loops pay nothing per run, so the channel-major
-layout serves every layer here.
+The reference switches some layers to a batch-last column order so that NumPy's copies move
+longer runs (``conv_layout.py``); compiled loops pay nothing per run, so ``conv_batch_last`` is
+False here and the channel-major order serves every layer.
 
 Shapes (see scratchgen/ops/conv.py): x (N, C, H, W), cols (C kH kW, N OH OW),
 conv2d weight (C_out, C_in, kH, kW), conv_transpose2d weight (C_in, C_out, kH, kW).
@@ -34,9 +34,10 @@ import functools
 import numpy as np
 from numba import prange
 
+from scratchgen.backend import register_kernel
+from scratchgen.ops import conv as reference
 from scratchgen.ops.conv import conv_output_size
 
-from ..conv_common import GemmConvolutions
 from ._jit import host_float_arrays, jit
 
 
@@ -121,7 +122,11 @@ def _geometry(x_shape, kernel_size, stride, padding):
     return window_offsets((kh, kw), (sh, sw), (ph, pw), (h, w), (oh, ow)), n * oh * ow
 
 
-def _im2col_array(x, kernel_size, stride, padding):
+# ---- registered kernels (names and signatures of scratchgen/ops/conv.py) -----------------------
+@register_kernel("im2col", backend="numba")
+def im2col(x, kernel_size, stride, padding, batch_last=False):
+    if batch_last or not host_float_arrays(x):
+        return reference.im2col(x, kernel_size, stride, padding, batch_last)
     n, c, h, w = x.shape
     offsets, n_cols = _geometry(x.shape, kernel_size, stride, padding)
     cols = np.empty((c * offsets.shape[0], n_cols), dtype=x.dtype)
@@ -129,7 +134,10 @@ def _im2col_array(x, kernel_size, stride, padding):
     return cols
 
 
-def _col2im_array(cols, x_shape, kernel_size, stride, padding):
+@register_kernel("col2im", backend="numba")
+def col2im(cols, x_shape, kernel_size, stride, padding, batch_last=False):
+    if batch_last or not host_float_arrays(cols):
+        return reference.col2im(cols, x_shape, kernel_size, stride, padding, batch_last)
     n, c, h, w = x_shape
     offsets, n_cols = _geometry(x_shape, kernel_size, stride, padding)
     if cols.shape != (c * offsets.shape[0], n_cols):
@@ -139,35 +147,28 @@ def _col2im_array(cols, x_shape, kernel_size, stride, padding):
     return x.reshape(n, c, h, w)
 
 
-def _channels_first_array(y):
+@register_kernel("conv_to_columns", backend="numba")
+def conv_to_columns(y, batch_last=False):
+    if batch_last or not host_float_arrays(y):
+        return reference.conv_to_columns(y, batch_last)
     n, c, h, w = y.shape
     out = np.empty((c, n * h * w), dtype=y.dtype)
     _channels_first(np.ascontiguousarray(y).reshape(n, c, h * w), out)
     return out
 
 
-def _batch_first_array(y_mat, bias, n, h, w):
-    out = np.empty((n, y_mat.shape[0], h * w), dtype=y_mat.dtype)
+@register_kernel("conv_from_columns", backend="numba")
+def conv_from_columns(y_mat, bias, shape, batch_last=False):
+    if batch_last or not host_float_arrays(y_mat, *(() if bias is None else (bias,))):
+        return reference.conv_from_columns(y_mat, bias, shape, batch_last)
+    n, c, h, w = shape
+    out = np.empty((n, c, h * w), dtype=y_mat.dtype)
     has_bias = bias is not None
     _batch_first(np.ascontiguousarray(y_mat), bias if has_bias else np.empty(0, y_mat.dtype), has_bias, out)
-    return out.reshape(n, y_mat.shape[0], h, w)
+    return out.reshape(n, c, h, w)
 
 
-def _times_transpose(a, b):
-    """a @ b.T with the larger of the two row counts as the result's rows (OpenBLAS is 5-12%
-    faster that way for these long-K products; the reference does the same)."""
-    if a.shape[0] >= b.shape[0]:
-        return a @ b.T
-    return np.ascontiguousarray((b @ a.T).T)
-
-
-# ---- registered kernels: the composition is in kernels/conv_common.py; these are our primitives ----
-convolutions = GemmConvolutions(
-    accepts=host_float_arrays,
-    im2col=_im2col_array,
-    col2im=_col2im_array,
-    channels_first=_channels_first_array,
-    batch_first=_batch_first_array,
-    times_transpose=_times_transpose,
-)
-convolutions.register("numba")
+@register_kernel("conv_batch_last", backend="numba")
+def conv_batch_last(window_rows, other_rows):
+    """Compiled copies pay nothing per run: the channel-major column order for every layer."""
+    return False

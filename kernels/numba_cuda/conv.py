@@ -11,18 +11,18 @@
 * ``(N, C, H, W) <-> (C, N H W)`` layout changes (bias added on the way) are one kernel each.
 
 The GEMMs are CuPy's ``@`` (cuBLAS). In the simulator the same code runs on host arrays.
-The composition (which GEMM meets which layout change, for conv2d and conv_transpose2d,
-forward and backward) is written once in kernels/conv_common.py; this file supplies the
-CUDA primitives it is built from and registers the result.
+The convolutions themselves (which GEMM meets which movement) are written once, in
+scratchgen/ops/conv.py; they call these kernels by name on the numba-cuda backend. The
+channel-major column order serves every layer (``conv_batch_last`` is False).
 """
 from __future__ import annotations
 
 from numba import cuda
 
-from scratchgen.backend import get_array_module
+from scratchgen.backend import get_array_module, register_kernel
+from scratchgen.ops import conv as reference
 from scratchgen.ops.conv import conv_output_size
 
-from ..conv_common import GemmConvolutions
 from ._launch import device_float_arrays, launch
 
 
@@ -85,7 +85,11 @@ def _batch_first(y_mat, bias, has_bias, out):
         out[n, c, p // width, p % width] = value
 
 
-def _im2col_array(x, kernel_size, stride, padding):
+# ---- registered kernels (names and signatures of scratchgen/ops/conv.py) -----------------------
+@register_kernel("im2col", backend="numba-cuda")
+def im2col(x, kernel_size, stride, padding, batch_last=False):
+    if batch_last or not device_float_arrays(x):
+        return reference.im2col(x, kernel_size, stride, padding, batch_last)
     xp = get_array_module(x)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     n, c, h, w = x.shape
@@ -96,7 +100,10 @@ def _im2col_array(x, kernel_size, stride, padding):
     return cols
 
 
-def _col2im_array(cols, x_shape, kernel_size, stride, padding):
+@register_kernel("col2im", backend="numba-cuda")
+def col2im(cols, x_shape, kernel_size, stride, padding, batch_last=False):
+    if batch_last or not device_float_arrays(cols):
+        return reference.col2im(cols, x_shape, kernel_size, stride, padding, batch_last)
     xp = get_array_module(cols)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     n, c, h, w = x_shape
@@ -109,7 +116,10 @@ def _col2im_array(cols, x_shape, kernel_size, stride, padding):
     return x
 
 
-def _channels_first_array(y):
+@register_kernel("conv_to_columns", backend="numba-cuda")
+def conv_to_columns(y, batch_last=False):
+    if batch_last or not device_float_arrays(y):
+        return reference.conv_to_columns(y, batch_last)
     xp = get_array_module(y)
     n, c, h, w = y.shape
     out = xp.empty((c, n * h * w), dtype=y.dtype)
@@ -118,9 +128,12 @@ def _channels_first_array(y):
     return out
 
 
-def _batch_first_array(y_mat, bias, n, h, w):
+@register_kernel("conv_from_columns", backend="numba-cuda")
+def conv_from_columns(y_mat, bias, shape, batch_last=False):
+    if batch_last or not device_float_arrays(y_mat, *(() if bias is None else (bias,))):
+        return reference.conv_from_columns(y_mat, bias, shape, batch_last)
     xp = get_array_module(y_mat)
-    out = xp.empty((n, y_mat.shape[0], h, w), dtype=y_mat.dtype)
+    out = xp.empty(shape, dtype=y_mat.dtype)
     has_bias = bias is not None
     if out.size:
         launch(_batch_first, out.size)(xp.ascontiguousarray(y_mat), bias if has_bias else xp.empty(0, y_mat.dtype),
@@ -128,17 +141,7 @@ def _batch_first_array(y_mat, bias, n, h, w):
     return out
 
 
-def _times_transpose(a, b):
-    return a @ b.T  # b.T is a view: CuPy passes it to cuBLAS as a transpose flag, not a copy
-
-
-# ---- registered kernels: the composition is in kernels/conv_common.py; these are our primitives ----
-convolutions = GemmConvolutions(
-    accepts=device_float_arrays,
-    im2col=_im2col_array,
-    col2im=_col2im_array,
-    channels_first=_channels_first_array,
-    batch_first=_batch_first_array,
-    times_transpose=_times_transpose,
-)
-convolutions.register("numba-cuda")
+@register_kernel("conv_batch_last", backend="numba-cuda")
+def conv_batch_last(window_rows, other_rows):
+    """The kernels index freely: the channel-major column order for every layer."""
+    return False

@@ -8,7 +8,7 @@ arrays), the NumPy reference kernels they call, and the gradcheck cases that pro
     shape.py          reshape transpose getitem concatenate stack astype
     linalg.py         matmul linear
     activations.py    sigmoid tanh relu leaky_relu softplus log_sigmoid softmax log_softmax
-    conv.py           conv2d conv_transpose2d (conv_layout.py: the memory layouts behind them)
+    conv.py           conv2d conv_transpose2d as im2col + GEMM (conv_layout.py: NumPy's batch-last column order)
     normalization.py  dropout batch_norm
     losses.py         sigmoid_bce_with_logits mse_loss gaussian_nll softmax_cross_entropy
     divergences.py    gaussian_kl_standard gaussian_kl bernoulli_kl l1_penalty

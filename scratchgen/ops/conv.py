@@ -30,16 +30,26 @@ output size is the input size conv2d maps back from:
 and its backward is conv2d's forward: dL/dx = conv2d(G, W), dL/dW = conv2d's weight gradient
 with the roles of input and output gradient swapped.
 
+The ops below are that algebra, written once for every backend. What a backend supplies are
+the four memory movements around the GEMMs, as kernels (NumPy references here; Numba CPU,
+Numba CUDA and CuPy versions in ``kernels/``):
+
+    im2col(x)             (N, C, H, W)  -> (C kH kW, N OH OW)   gather the receptive fields
+    col2im(cols)          (C kH kW, N OH OW) -> (N, C, H, W)    its adjoint: scatter-add them back
+    conv_to_columns(y)    (N, C, H, W)  -> (C, N H W)           an image batch as a GEMM operand
+    conv_from_columns(Y)  (C, N H W)    -> (N, C, H, W) + bias  and back
+
 Where the time goes, and the choices made for it (batch 64, float32, 1 thread: the three
 GEMMs are 55-70% of a layer's forward + backward; the rest is moving memory):
 
 * Rows of ``cols`` are (c, i, j), so ``W.reshape`` is a GEMM factor with no copy, and every
   GEMM is one BLAS call on contiguous operands (``cols.T`` is a transposed *view*, which BLAS
   reads as it is).
-* The columns are ordered (n, a, b) as above (*channel-major*) or (a, b, n) (*batch-last*),
-  whichever moves memory faster for the layer. That memory-layout machinery, its choice rule
-  and its measurements are in ``conv_layout.py``; ``im2col`` and ``col2im``, the kernels that
-  other backends implement too, are the channel-major case.
+* The columns may be ordered (a, b, n) instead of (n, a, b) (*batch-last*): the products are
+  the same numbers in another column order, but NumPy's copies then move longer runs. Each
+  backend's ``conv_batch_last`` kernel decides per layer (NumPy: ``conv_layout.py``, which
+  holds that machinery and its measurements; compiled backends always use (n, a, b)). The
+  references below read as the (n, a, b) case and hand the other to ``conv_layout.py``.
 * The weight gradient needs im2col(x) again: it is *recomputed* in the backward (one gather,
   5-10% of the layer's time) rather than kept from the forward, where it would hold kH kW
   times the memory of x (9x, 16x) per layer between the two passes.
@@ -47,15 +57,17 @@ GEMMs are 55-70% of a layer's forward + backward; the rest is moving memory):
 from __future__ import annotations
 
 import numbers
+from typing import Tuple
 
-from ..backend import kernel, register_kernel
+from ..backend import get_array_module, kernel, register_kernel
 from ..function import Function
 from ..gradcheck import register_case
 from ..tensor import Tensor
-# The memory-layout helpers; the kernels below call them by these names (see conv_layout.py).
-from .conv_layout import Pair, _batch_last_pays, _columns, _image, _matrix, _times_transpose, _unmatrix
+from . import conv_layout
 
 __all__ = ["conv2d", "conv_transpose2d", "conv_output_size", "conv_transpose_output_size"]
+
+Pair = Tuple[int, int]
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
@@ -68,23 +80,34 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int, padding
     return (size - 1) * stride - 2 * padding + kernel_size + output_padding
 
 
-# ---- NumPy reference kernels -----------------------------------------------------------------
-
-
+# ---- NumPy reference kernels: the memory movements around the GEMMs ------------------------------
 @register_kernel("im2col")
-def im2col(x, kernel_size: Pair, stride: Pair, padding: Pair):
+def im2col(x, kernel_size: Pair, stride: Pair, padding: Pair, batch_last: bool = False):
     """Gather every receptive field of ``x`` into a column.
 
     x: (N, C, H, W) -> cols: (C kH kW, N OH OW), C-contiguous, dtype of x, with
         cols[(c kH + i) kW + j, (n OH + a) OW + b] = xpad[n, c, a sH + i, b sW + j]
-    where xpad is x zero-padded by pH rows and pW columns on each side.
-    (This is the channel-major layout; the conv kernels below may use the batch-last one.)
+    where xpad is x zero-padded by pH rows and pW columns on each side. ``batch_last``: the
+    same columns ordered (a, b, n) instead (``conv_layout.py``).
     """
-    return _columns(x, kernel_size, stride, padding, batch_last=False)
+    if batch_last:
+        return conv_layout.im2col_batch_last(x, kernel_size, stride, padding)
+    xp = get_array_module(x)
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    n, c, h, w = x.shape
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    xpad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)  # channels first: cols' rows start with c
+    xpad[:, :, ph : ph + h, pw : pw + w] = x.transpose(1, 0, 2, 3)
+    # A read-only view, no copy: windows[c, n, a', b', i, j] = xpad[c, n, a' + i, b' + j] ...
+    windows = xp.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(2, 3))
+    # ... of which a stride-s convolution uses every s-th position.
+    windows = windows[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]  # (C, N, OH, OW, kH, kW)
+    # Axes in the order (c, i, j | n, a, b); reshape makes the one copy.
+    return windows.transpose(0, 4, 5, 1, 2, 3).reshape(c * kh * kw, n * oh * ow)
 
 
 @register_kernel("col2im")
-def col2im(cols, x_shape, kernel_size: Pair, stride: Pair, padding: Pair):
+def col2im(cols, x_shape, kernel_size: Pair, stride: Pair, padding: Pair, batch_last: bool = False):
     """The adjoint of ``im2col``: add every column back onto the pixels it was gathered from.
 
     cols: (C kH kW, N OH OW) -> x: x_shape = (N, C, H, W), C-contiguous, dtype of cols, with
@@ -93,116 +116,62 @@ def col2im(cols, x_shape, kernel_size: Pair, stride: Pair, padding: Pair):
     OH, OW are ``conv_output_size`` of H, W. Pixels no window covers (the bottom rows that a
     stride leaves out) get 0. <im2col(x), cols> == <x, col2im(cols)> for all x and cols.
     """
+    xp = get_array_module(cols)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     n, c, h, w = x_shape
     oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     if cols.shape != (c * kh * kw, n * oh * ow):
         raise ValueError(f"col2im: cols has shape {cols.shape}, expected {(c * kh * kw, n * oh * ow)} for x_shape {tuple(x_shape)}")
-    return _image(cols, x_shape, kernel_size, stride, padding, batch_last=False)
+    if batch_last:
+        return conv_layout.col2im_batch_last(cols, x_shape, kernel_size, stride, padding)
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    xpad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    # One whole-array add per kernel tap (9 or 16): windows overlap, so not one add.
+    for i in range(kh):
+        for j in range(kw):
+            xpad[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += cols[:, i, j]
+    return xp.ascontiguousarray(xpad[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3))
 
 
-def _conv2d_input_grad(grad_mat, weight, x_shape, stride: Pair, padding: Pair, batch_last: bool):
-    """conv2d's dL/dx = col2im(W_mat^T @ G). grad_mat: (C_out, N1 OH OW N2) -> (N, C_in, H, W).
+@register_kernel("conv_to_columns")
+def conv_to_columns(y, batch_last: bool = False):
+    """An image batch as a GEMM operand: (N, C, H, W) -> (C, N H W) (a copy), columns ordered
+    (n, h, w) like im2col's, or (h, w, n) with ``batch_last``."""
+    if batch_last:
+        return conv_layout.to_columns_batch_last(y)
+    n, c, h, w = y.shape
+    return get_array_module(y).ascontiguousarray(y.transpose(1, 0, 2, 3)).reshape(c, n * h * w)
 
-    This is also the whole forward of ``conv_transpose2d``.
-    """
-    c_out, _, kh, kw = weight.shape
-    grad_cols = weight.reshape(c_out, -1).T @ grad_mat  # (C_in kH kW, N1 OH OW N2)
-    return _image(grad_cols, x_shape, (kh, kw), stride, padding, batch_last)
 
-
-@register_kernel("conv2d_forward")
-def conv2d_forward(x, weight, bias, stride: Pair, padding: Pair):
-    """y = conv2d(x, W) + bias.
-
-    x: (N, C_in, H, W), weight: (C_out, C_in, kH, kW), bias: (C_out,) or None
-    -> y: (N, C_out, OH, OW), C-contiguous, OH = (H + 2 pH - kH) // sH + 1.
-    Inputs are already validated by the op; any strides (non-contiguous views) are accepted.
-    """
-    n, c_in, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
-    oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-    batch_last = _batch_last_pays(c_in * kh * kw, c_out)
-    cols = _columns(x, (kh, kw), stride, padding, batch_last)  # (C_in kH kW, N1 OH OW N2)
-    y = weight.reshape(c_out, -1) @ cols  # (C_out, N1 OH OW N2): the one big GEMM
+@register_kernel("conv_from_columns")
+def conv_from_columns(y_mat, bias, shape, batch_last: bool = False):
+    """The inverse of ``conv_to_columns``, plus ``bias`` per channel: (C, N H W) -> shape = (N, C, H, W)."""
+    n, c, h, w = shape
+    if batch_last:
+        y = conv_layout.from_columns_batch_last(y_mat, shape)
+    else:
+        y = get_array_module(y_mat).ascontiguousarray(y_mat.reshape(c, n, h, w).transpose(1, 0, 2, 3))
     if bias is not None:
-        y += bias[:, None]
-    return _unmatrix(y, n, oh, ow, batch_last)
-
-
-@register_kernel("conv2d_backward")
-def conv2d_backward(grad, x, weight, stride: Pair, padding: Pair,
-                    needs_input_grad: bool = True, needs_weight_grad: bool = True, needs_bias_grad: bool = True):
-    """Gradients of y = conv2d(x, W) + bias given grad = dL/dy.
-
-    grad: (N, C_out, OH, OW), x: (N, C_in, H, W), weight: (C_out, C_in, kH, kW)
-    -> (grad_x: (N, C_in, H, W) or None, grad_weight: weight.shape or None, grad_bias: (C_out,) or None);
-    each is None when its ``needs_*`` flag is False, and its work is skipped (the input
-    gradient of a first layer, whose input is data, costs nothing).
-        grad_weight = G @ im2col(x)^T     grad_x = col2im(W_mat^T @ G)     grad_bias = sum_{n,a,b} grad
-    with G = grad as (C_out, N1 OH OW N2).
-    """
-    c_out, c_in, kh, kw = weight.shape
-    grad_x = grad_w = grad_b = None
-    if needs_bias_grad:
-        grad_b = grad.sum(axis=(0, 2, 3))
-    if needs_weight_grad or needs_input_grad:
-        batch_last = _batch_last_pays(c_in * kh * kw, c_out)
-        g = _matrix(grad, batch_last)  # (C_out, N1 OH OW N2)
-        if needs_weight_grad:
-            cols = _columns(x, (kh, kw), stride, padding, batch_last)  # recomputed, see the top
-            grad_w = _times_transpose(g, cols).reshape(weight.shape)
-        if needs_input_grad:
-            grad_x = _conv2d_input_grad(g, weight, x.shape, stride, padding, batch_last)
-    return grad_x, grad_w, grad_b
-
-
-@register_kernel("conv_transpose2d_forward")
-def conv_transpose2d_forward(x, weight, bias, stride: Pair, padding: Pair, output_padding: Pair):
-    """y = conv_transpose2d(x, W) + bias, which is conv2d's input gradient: col2im(W_mat^T @ X).
-
-    x: (N, C_in, H, W), weight: (C_in, C_out, kH, kW), bias: (C_out,) or None
-    -> y: (N, C_out, H_out, W_out), C-contiguous, H_out = (H - 1) sH - 2 pH + kH + opH.
-    Equivalently: y = conv2d_backward(grad=x, x=<any (N, C_out, H_out, W_out) array>, weight)[0] + bias.
-    """
-    n, c_in, h, w = x.shape
-    _, c_out, kh, kw = weight.shape
-    h_out = conv_transpose_output_size(h, kh, stride[0], padding[0], output_padding[0])
-    w_out = conv_transpose_output_size(w, kw, stride[1], padding[1], output_padding[1])
-    batch_last = _batch_last_pays(c_out * kh * kw, c_in)
-    y = _conv2d_input_grad(_matrix(x, batch_last), weight, (n, c_out, h_out, w_out), stride, padding, batch_last)
-    if bias is not None:
-        y += bias[:, None, None]
+        y += bias[:, None, None]  # on the fresh copy: no extra pass to allocate
     return y
 
 
-@register_kernel("conv_transpose2d_backward")
-def conv_transpose2d_backward(grad, x, weight, stride: Pair, padding: Pair,
-                              needs_input_grad: bool = True, needs_weight_grad: bool = True, needs_bias_grad: bool = True):
-    """Gradients of y = conv_transpose2d(x, W) + bias given grad = dL/dy: conv2d run forwards.
+@register_kernel("conv_batch_last")
+def conv_batch_last(window_rows: int, other_rows: int) -> bool:
+    """Order a layer's GEMM columns batch-last? NumPy: when its copies then run faster (``conv_layout.py``)."""
+    return conv_layout.batch_last_pays(window_rows, other_rows)
 
-    grad: (N, C_out, H_out, W_out), x: (N, C_in, H, W), weight: (C_in, C_out, kH, kW)
-    -> (grad_x: (N, C_in, H, W) or None, grad_weight: weight.shape or None, grad_bias: (C_out,) or None).
-        grad_x      = conv2d(grad, W)                         = W_mat @ im2col(grad)
-        grad_weight = conv2d's weight gradient for input grad
-                      and output gradient x                   = X @ im2col(grad)^T
-        grad_bias   = sum_{n,h,w} grad
-    with W_mat = W.reshape(C_in, C_out kH kW) and X = x as (C_in, N1 H W N2). output_padding is
-    not needed: it only decides the size of grad, which is given.
+
+def weight_gradient(g, cols):
+    """G @ cols^T, the weight gradient's long-K product: (M, L) @ (L, K) -> (M, K), C-contiguous.
+
+    Computed as (cols @ G^T)^T when K > M: OpenBLAS runs these 5-12% faster with the larger of
+    M, K as the rows of its result (measured: (128, 3136) @ (3136, 1024) 9.2 -> 8.2 ms; but
+    (32, 50176) @ (50176, 9) 1.1 -> 1.3 ms the other way round). cuBLAS takes either as it is.
     """
-    n, c_in, h, w = x.shape
-    _, c_out, kh, kw = weight.shape
-    grad_x = grad_w = grad_b = None
-    if needs_bias_grad:
-        grad_b = grad.sum(axis=(0, 2, 3))
-    if needs_input_grad or needs_weight_grad:
-        batch_last = _batch_last_pays(c_out * kh * kw, c_in)
-        cols = _columns(grad, (kh, kw), stride, padding, batch_last)  # (C_out kH kW, N1 H W N2), shared by both
-        if needs_input_grad:
-            grad_x = _unmatrix(weight.reshape(c_in, -1) @ cols, n, h, w, batch_last)
-        if needs_weight_grad:
-            grad_w = _times_transpose(_matrix(x, batch_last), cols).reshape(weight.shape)
-    return grad_x, grad_w, grad_b
+    if g.shape[0] >= cols.shape[0]:
+        return g @ cols.T
+    return get_array_module(g).ascontiguousarray((cols @ g.T).T)
 
 
 # ---- argument checking -----------------------------------------------------------------------
@@ -230,7 +199,7 @@ def _check_arrays(op: str, x, weight, bias, in_axis: int, out_axis: int, layout:
         raise ValueError(f"{op}: bias has shape {bias.shape}, expected ({weight.shape[out_axis]},) for weight shape {weight.shape}")
 
 
-# ---- ops -------------------------------------------------------------------------------------
+# ---- ops: the algebra, once for every backend ---------------------------------------------------
 class Conv2d(Function):
     op_name = "conv2d"
 
@@ -239,24 +208,41 @@ class Conv2d(Function):
         op = "conv2d"
         _check_arrays(op, x, weight, bias, in_axis=1, out_axis=0, layout="(C_out, C_in, kH, kW)")
         stride, padding = _pair(stride, op, "stride", 1), _pair(padding, op, "padding", 0)
-        kh, kw = weight.shape[2:]
-        out = (conv_output_size(x.shape[2], kh, stride[0], padding[0]), conv_output_size(x.shape[3], kw, stride[1], padding[1]))
-        if min(out) <= 0:
-            raise ValueError(f"{op}: output size would be {out} for input {x.shape[2]}x{x.shape[3]}, kernel {kh}x{kw}, "
+        n, c_in, h, w = x.shape
+        c_out, _, kh, kw = weight.shape
+        oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
+        if min(oh, ow) <= 0:
+            raise ValueError(f"{op}: output size would be {(oh, ow)} for input {h}x{w}, kernel {kh}x{kw}, "
                              f"stride {stride}, padding {padding}; the padded input must be at least as large as the kernel")
+        batch_last = kernel("conv_batch_last")(c_in * kh * kw, c_out)  # a column order, not a different result
+        cols = kernel("im2col")(x, (kh, kw), stride, padding, batch_last)  # (C_in kH kW, N OH OW)
+        y = weight.reshape(c_out, -1) @ cols  # (C_out, N OH OW): the one big GEMM
         ctx.save_for_backward(x, weight)
-        ctx.stride, ctx.padding = stride, padding
-        return kernel("conv2d_forward")(x, weight, bias, stride, padding)
+        ctx.stride, ctx.padding, ctx.batch_last = stride, padding, batch_last
+        return kernel("conv_from_columns")(y, bias, (n, c_out, oh, ow), batch_last)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_arrays
-        needs = ctx.needs_input_grad
-        return kernel("conv2d_backward")(grad, x, weight, ctx.stride, ctx.padding,
-                                         needs_input_grad=needs[0], needs_weight_grad=needs[1], needs_bias_grad=needs[2])
+        need_x, need_w, need_b = ctx.needs_input_grad
+        (kh, kw), batch_last = weight.shape[2:], ctx.batch_last
+        grad_x = grad_w = grad_b = None
+        if need_x or need_w:
+            g = kernel("conv_to_columns")(grad, batch_last)  # G: (C_out, N OH OW)
+            if need_w:  # dL/dW = G @ im2col(x)^T, with im2col(x) recomputed (see the module docstring)
+                cols = kernel("im2col")(x, (kh, kw), ctx.stride, ctx.padding, batch_last)
+                grad_w = weight_gradient(g, cols).reshape(weight.shape)
+            if need_x:  # dL/dx = col2im(W_mat^T @ G); skipped for a first layer, whose input is data
+                grad_cols = weight.reshape(weight.shape[0], -1).T @ g
+                grad_x = kernel("col2im")(grad_cols, x.shape, (kh, kw), ctx.stride, ctx.padding, batch_last)
+        if need_b:
+            grad_b = grad.sum(axis=(0, 2, 3))
+        return grad_x, grad_w, grad_b
 
 
 class ConvTranspose2d(Function):
+    """conv2d's input gradient as a forward, and conv2d's forward as its input gradient."""
+
     op_name = "conv_transpose2d"
 
     @staticmethod
@@ -267,21 +253,37 @@ class ConvTranspose2d(Function):
         output_padding = _pair(output_padding, op, "output_padding", 0)
         if output_padding[0] >= stride[0] or output_padding[1] >= stride[1]:
             raise ValueError(f"{op}: output_padding {output_padding} must be smaller than stride {stride}")
-        kh, kw = weight.shape[2:]
+        n, c_in, h, w = x.shape
+        _, c_out, kh, kw = weight.shape
         out = tuple(conv_transpose_output_size(x.shape[2 + a], (kh, kw)[a], stride[a], padding[a], output_padding[a]) for a in (0, 1))
         if min(out) <= 0:
-            raise ValueError(f"{op}: output size would be {out} for input {x.shape[2]}x{x.shape[3]}, kernel {kh}x{kw}, "
+            raise ValueError(f"{op}: output size would be {out} for input {h}x{w}, kernel {kh}x{kw}, "
                              f"stride {stride}, padding {padding}, output_padding {output_padding}")
+        batch_last = kernel("conv_batch_last")(c_out * kh * kw, c_in)
+        x_mat = kernel("conv_to_columns")(x, batch_last)  # X: (C_in, N H W)
+        y = kernel("col2im")(weight.reshape(c_in, -1).T @ x_mat, (n, c_out) + out, (kh, kw), stride, padding, batch_last)
+        if bias is not None:
+            y += bias[:, None, None]
         ctx.save_for_backward(x, weight)
-        ctx.stride, ctx.padding = stride, padding
-        return kernel("conv_transpose2d_forward")(x, weight, bias, stride, padding, output_padding)
+        ctx.stride, ctx.padding, ctx.batch_last = stride, padding, batch_last
+        return y
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_arrays
-        needs = ctx.needs_input_grad
-        return kernel("conv_transpose2d_backward")(grad, x, weight, ctx.stride, ctx.padding,
-                                                   needs_input_grad=needs[0], needs_weight_grad=needs[1], needs_bias_grad=needs[2])
+        need_x, need_w, need_b = ctx.needs_input_grad
+        n, c_in, h, w = x.shape
+        (kh, kw), batch_last = weight.shape[2:], ctx.batch_last
+        grad_x = grad_w = grad_b = None
+        if need_x or need_w:  # output_padding only decided the size of grad, which is given
+            cols = kernel("im2col")(grad, (kh, kw), ctx.stride, ctx.padding, batch_last)  # (C_out kH kW, N H W), shared
+            if need_x:  # conv2d(grad, W) = W_mat @ im2col(grad)
+                grad_x = kernel("conv_from_columns")(weight.reshape(c_in, -1) @ cols, None, (n, c_in, h, w), batch_last)
+            if need_w:  # conv2d's weight gradient with input grad and output gradient x
+                grad_w = weight_gradient(kernel("conv_to_columns")(x, batch_last), cols).reshape(weight.shape)
+        if need_b:
+            grad_b = grad.sum(axis=(0, 2, 3))
+        return grad_x, grad_w, grad_b
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding=0) -> Tensor:
