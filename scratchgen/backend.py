@@ -201,6 +201,16 @@ def implementation(name: str, backend: str) -> Callable:
     raise KeyError(f"backend {backend!r} has no implementation of kernel {name!r}")
 
 
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what every accelerated kernel is compiled for
+
+
+def one_float_dtype(arrays) -> bool:
+    """True if ``arrays`` (a non-empty sequence) are all float32 or all float64: the one dtype check
+    every backend makes before running its own kernel (anything else goes to the NumPy reference)."""
+    dtype = arrays[0].dtype
+    return dtype in FLOAT_DTYPES and all(a.dtype == dtype for a in arrays)
+
+
 def get_array_module(*arrays):
     """``cupy`` if any argument is a CuPy array, else ``numpy`` (Chainer's idiom).
 

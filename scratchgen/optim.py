@@ -134,12 +134,22 @@ class Optimizer:
         self.steps = [0] * len(self.params)  # how many updates each parameter has received
         self.state: Dict[str, List] = {name: [None] * len(self.params) for name in self.state_names}
 
+    def step(self) -> None:
+        """Update every parameter that has a gradient (and count the step for it); skip the others."""
+        active = self._active()
+        if not active:
+            return
+        for i in active:
+            self.steps[i] += 1
+        self._update(active)
+
+    def _update(self, active: List[int]) -> None:  # pragma: no cover - interface
+        """The subclass's arithmetic on parameters ``active`` (their step counts already advanced)."""
+        raise NotImplementedError
+
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
-
-    def step(self) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
 
     def _active(self) -> List[int]:
         """Indices of parameters that have a gradient this step (others are skipped)."""
@@ -232,12 +242,7 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay}")
         self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
 
-    def step(self) -> None:
-        active = self._active()
-        if not active:
-            return
-        for i in active:
-            self.steps[i] += 1
+    def _update(self, active: List[int]) -> None:
         velocities = self._state("velocity", active) if self.momentum else [None] * len(active)
         kernel("sgd_update")(
             [self.params[i].data for i in active], [self.params[i].grad for i in active], velocities,
@@ -270,12 +275,7 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self.weight_decay, self.decoupled = float(weight_decay), bool(decoupled)
 
-    def step(self) -> None:
-        active = self._active()
-        if not active:
-            return
-        for i in active:
-            self.steps[i] += 1
+    def _update(self, active: List[int]) -> None:
         if self.decoupled and self.weight_decay:
             shrink = 1.0 - self.lr * self.weight_decay
             for i in active:

@@ -7,7 +7,8 @@ from scratchgen.experiments import gan_1d
 from scratchgen.models import DataInfo, build_model
 from scratchgen.models.gan.cgan import ConditionalGAN, build_cgan
 from scratchgen.models.gan.dcgan import build_dcgan
-from scratchgen.models.gan.gan import GAN, build_gan, one_hot, to_signed, to_unit
+from scratchgen.data import one_hot
+from scratchgen.models.gan.gan import GAN, build_gan, to_signed, to_unit
 from scratchgen.models.gan.lapgan import build_lapgan, laplacian_pyramid, reconstruct_pyramid
 from scratchgen.models.gan.srgan import build_srgan, downsample, interpolation_matrix, psnr, resize, upsample
 

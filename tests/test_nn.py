@@ -10,14 +10,6 @@ from scratchgen import Tensor, gradcheck, nn
 from scratchgen.nn import init
 
 
-def has_op(name):
-    return hasattr(sg.ops, name)
-
-
-needs_conv = pytest.mark.skipif(not has_op("conv2d"), reason="scratchgen.ops.conv2d not written yet")
-needs_norm = pytest.mark.skipif(not (has_op("batch_norm") and has_op("dropout")), reason="normalization ops not written yet")
-
-
 class TwoLayer(nn.Module):
     def __init__(self, rng=0, dtype=np.float32):
         super().__init__()
@@ -221,7 +213,6 @@ def test_activation_modules_match_ops_and_shape_layers_round_trip():
         nn.Unflatten(1, (5, 5))(x)
 
 
-@needs_conv
 def test_conv_layers_shapes_and_gradcheck():
     rng = np.random.default_rng(0)
     conv = nn.Conv2d(2, 3, 3, stride=2, padding=1, rng=rng, dtype=np.float64)
@@ -240,7 +231,6 @@ def test_conv_layers_shapes_and_gradcheck():
 
 
 # ---- train / eval behaviour --------------------------------------------------------------------------
-@needs_norm
 def test_dropout_is_active_in_training_and_identity_in_eval():
     layer = nn.Dropout(0.5, rng=0)
     x = Tensor(np.ones((200, 50), np.float32))
@@ -254,7 +244,6 @@ def test_dropout_is_active_in_training_and_identity_in_eval():
     np.testing.assert_array_equal(layer.train()(x, mask=mask).data, np.where(mask, 2.0, 0.0))
 
 
-@needs_norm
 def test_batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval():
     rng = np.random.default_rng(0)
     bn = nn.BatchNorm1d(3, momentum=0.5)
@@ -274,7 +263,6 @@ def test_batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval():
     assert set(bn.state_dict()) == {"gamma", "beta", "running_mean", "running_var"}
 
 
-@needs_norm
 def test_batchnorm2d_checks_channels_and_normalises_per_channel():
     bn = nn.BatchNorm2d(2)
     x = np.random.default_rng(1).standard_normal((4, 2, 3, 3)) * 3 + 1
@@ -331,7 +319,6 @@ def test_float32_and_float64_models_from_one_seed_agree():
     assert init.normal((1000, 100), std=0.01, rng=0).std() == pytest.approx(0.01, rel=0.02)
 
 
-@needs_norm
 def test_batchnorm_module_gradcheck_in_training_and_without_affine():
     rng = np.random.default_rng(3)
     model = nn.Sequential(nn.Linear(3, 4, rng=rng, dtype=np.float64), nn.BatchNorm1d(4, dtype=np.float64), nn.Tanh())

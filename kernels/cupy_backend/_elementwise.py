@@ -7,9 +7,7 @@ NVRTC, and caches it on disk).
 """
 from __future__ import annotations
 
-import numpy as np
-
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from scratchgen.backend import one_float_dtype
 
 
 def cupy_float_arrays(*arrays) -> bool:
@@ -17,5 +15,4 @@ def cupy_float_arrays(*arrays) -> bool:
     arrays = [a for a in arrays if a is not None]
     if not arrays or not all(type(a).__module__.startswith("cupy") for a in arrays):
         return False
-    dtype = arrays[0].dtype
-    return dtype in FLOAT_DTYPES and all(a.dtype == dtype for a in arrays)
+    return one_float_dtype(arrays)

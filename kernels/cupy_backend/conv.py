@@ -73,9 +73,7 @@ def col2im(cols, x_shape, kernel_size, stride, padding, batch_last=False):
         return reference.col2im(cols, x_shape, kernel_size, stride, padding, batch_last)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     n, c, h, w = x_shape
-    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    if cols.shape != (c * kh * kw, n * oh * ow):
-        raise ValueError(f"col2im: cols has shape {cols.shape}, expected {(c * kh * kw, n * oh * ow)} for x_shape {tuple(x_shape)}")
+    oh, ow = reference.col2im_output_grid(cols, x_shape, kernel_size, stride, padding)
     x = cupy.empty((n, c, h, w), dtype=cols.dtype)
     return _col2im(cupy.ascontiguousarray(cols), n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, x)
 

@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from numba import njit
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from scratchgen.backend import FLOAT_DTYPES, one_float_dtype
 
 # Below this many elements an elementwise kernel hands its inputs to the NumPy reference:
 # starting a parallel loop costs ~5 us even on one thread (more when threads must wake up),
@@ -122,10 +122,7 @@ def flat_elementwise(*arrays):
 
 def host_float_arrays(*arrays) -> bool:
     """True if every argument is a NumPy float32/float64 array, all of one dtype."""
-    if not all(type(a) is np.ndarray for a in arrays):
-        return False
-    dtype = arrays[0].dtype
-    return dtype in FLOAT_DTYPES and all(a.dtype == dtype for a in arrays)
+    return all(type(a) is np.ndarray for a in arrays) and one_float_dtype(arrays)
 
 
 def run_elementwise(loop, reference, *arrays, scalars=(), outputs: int = 1):

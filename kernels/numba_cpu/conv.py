@@ -139,9 +139,8 @@ def col2im(cols, x_shape, kernel_size, stride, padding, batch_last=False):
     if batch_last or not host_float_arrays(cols):
         return reference.col2im(cols, x_shape, kernel_size, stride, padding, batch_last)
     n, c, h, w = x_shape
-    offsets, n_cols = _geometry(x_shape, kernel_size, stride, padding)
-    if cols.shape != (c * offsets.shape[0], n_cols):
-        raise ValueError(f"col2im: cols has shape {cols.shape}, expected {(c * offsets.shape[0], n_cols)} for x_shape {tuple(x_shape)}")
+    reference.col2im_output_grid(cols, x_shape, kernel_size, stride, padding)
+    offsets, _ = _geometry(x_shape, kernel_size, stride, padding)
     x = np.empty((n, c, h * w), dtype=cols.dtype)
     _col2im(np.ascontiguousarray(cols), offsets, x)
     return x.reshape(n, c, h, w)

@@ -17,9 +17,9 @@ import numpy as np
 from numba import prange
 
 from scratchgen import optim as reference
-from scratchgen.backend import register_kernel
+from scratchgen.backend import FLOAT_DTYPES, register_kernel
 
-from ._jit import FLOAT_DTYPES, jit
+from ._jit import jit
 
 
 @jit

@@ -24,12 +24,11 @@ import numpy as np
 from numba import cuda
 from numba.cuda import config as _cuda_config
 
-from scratchgen.backend import get_array_module
+from scratchgen.backend import get_array_module, one_float_dtype
 
 SIMULATED = bool(_cuda_config.ENABLE_CUDASIM)
 THREADS = 32 if SIMULATED else 256
 MAX_BLOCKS = 1 if SIMULATED else 65_535
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def grid(n: int):
@@ -101,8 +100,7 @@ def device_float_arrays(*arrays) -> bool:
         )
     if (SIMULATED or PTX_CHECK) and xp is not np:
         return False
-    dtype = arrays[0].dtype
-    return dtype in FLOAT_DTYPES and all(a.dtype == dtype for a in arrays)
+    return one_float_dtype(arrays)
 
 
 def flat_elementwise(*arrays):

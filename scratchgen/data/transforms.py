@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import get_array_module
+
 __all__ = ["BINARIZE_MODES", "binarize", "one_hot", "flatten_images"]
 
 BINARIZE_MODES = ("none", "static", "dynamic")
@@ -50,18 +52,24 @@ def binarize(x, mode: str = "none", rng: np.random.Generator | None = None, thre
     return (uniforms < x).astype(x.dtype)
 
 
-def one_hot(y, num_classes: int, dtype=np.float32) -> np.ndarray:
-    """Labels y: (N,) ints in [0, num_classes) -> (N, num_classes) with a single 1 per row."""
-    y = np.asarray(y)
+def one_hot(y, num_classes: int, dtype=np.float32, like=None):
+    """Labels y: (N,) ints in [0, num_classes) -> (N, num_classes) with a single 1 per row.
+
+    ``like``: an array whose dtype and device (NumPy or CuPy) the result takes instead of ``dtype``
+    (a model passes its input, so one-hot conditions land where its weights are).
+    """
+    xp = get_array_module(like) if like is not None else np
+    y = xp.asarray(y.get() if hasattr(y, "get") and xp is np else y)
     if y.ndim != 1 or y.dtype.kind not in "iu":
         raise ValueError(f"one_hot: y must be a 1-D integer array, got shape {y.shape} dtype {y.dtype}")
     if num_classes < 1:
         raise ValueError(f"one_hot: num_classes must be >= 1, got {num_classes}")
-    bad = (y < 0) | (y >= num_classes)
-    if bad.any():
-        raise ValueError(f"one_hot: labels must lie in [0, {num_classes}), got {np.unique(y[bad])[:10].tolist()}")
-    encoded = np.zeros((y.shape[0], num_classes), dtype=dtype)
-    encoded[np.arange(y.shape[0]), y] = 1
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        bad = np.asarray(y.get() if hasattr(y, "get") else y)
+        bad = bad[(bad < 0) | (bad >= num_classes)]
+        raise ValueError(f"one_hot: labels must lie in [0, {num_classes}), got {np.unique(bad)[:10].tolist()}")
+    encoded = xp.zeros((y.shape[0], num_classes), dtype=like.dtype if like is not None else dtype)
+    encoded[xp.arange(y.shape[0]), y] = 1
     return encoded
 
 

@@ -23,7 +23,7 @@ from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .base import GenerativeModel
 
-__all__ = ["ACTIVATIONS", "activation_module", "fan_in_uniform", "mlp", "ImageModel", "reconstruction_grid", "one_hot_array", "parameter_case"]
+__all__ = ["ACTIVATIONS", "activation_module", "fan_in_uniform", "mlp", "ImageModel", "reconstruction_grid", "parameter_case"]
 
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
@@ -69,19 +69,6 @@ def mlp(sizes: Sequence[int], activation: str, rng, dtype, final_activation: Opt
         if act is not None:
             layers.append(activation_module(act))
     return nn.Sequential(*layers)
-
-
-def one_hot_array(y, num_classes: int, like) -> object:
-    """(N,) integer labels -> (N, K) one-hot array with ``like``'s dtype and device."""
-    xp = get_array_module(like)
-    y = xp.asarray(y)
-    if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise ValueError(f"one_hot: labels must be a 1-D integer array, got shape {y.shape} dtype {y.dtype}")
-    if y.size and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        raise ValueError(f"one_hot: labels must lie in [0, {num_classes}), got values in [{int(y.min())}, {int(y.max())}]")
-    out = xp.zeros((len(y), num_classes), dtype=like.dtype)
-    out[xp.arange(len(y)), y] = 1
-    return out
 
 
 def parameter_case(model, loss):

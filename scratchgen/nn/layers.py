@@ -53,14 +53,6 @@ def _positive(layer: str, **sizes) -> None:
             raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
 
 
-def _op(module_name: str, name: str):
-    """Look an op up when the layer runs, so this file imports before every op file is written."""
-    try:
-        return getattr(ops, name)
-    except AttributeError:
-        raise NotImplementedError(f"scratchgen.ops has no {name!r} yet (expected in scratchgen/ops/{module_name}.py)") from None
-
-
 # ---- affine layers -------------------------------------------------------------------------------
 class Linear(Module):
     """y = x W^T + b.  x: (N, in_features) -> (N, out_features)."""
@@ -125,7 +117,7 @@ class Conv2d(_ConvBase):
 
     def forward(self, x):
         self._check_input(x, "Conv2d")
-        return _op("conv", "conv2d")(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return ops.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
 
 class ConvTranspose2d(_ConvBase):
@@ -152,7 +144,7 @@ class ConvTranspose2d(_ConvBase):
 
     def forward(self, x):
         self._check_input(x, "ConvTranspose2d")
-        return _op("conv", "conv_transpose2d")(
+        return ops.conv_transpose2d(
             x, self.weight, self.bias, stride=self.stride, padding=self.padding, output_padding=self.output_padding
         )
 
@@ -189,7 +181,7 @@ class _BatchNorm(Module):
         if x.ndim != self.expected_ndim or x.shape[1] != self.num_features:
             layout = "(N, C)" if self.expected_ndim == 2 else "(N, C, H, W)"
             raise ValueError(f"{name}({self.num_features}): expected input {layout} with C = {self.num_features}, got {tuple(x.shape)}")
-        return _op("normalization", "batch_norm")(
+        return ops.batch_norm(
             x, self.gamma, self.beta, self.running_mean, self.running_var, self.training, self.momentum, self.eps
         )
 
@@ -226,7 +218,7 @@ class Dropout(Module):
     def forward(self, x, mask=None):
         if not self.training or self.p == 0.0:
             return x
-        return _op("normalization", "dropout")(x, self.p, True, mask=mask, rng=self.rng)
+        return ops.dropout(x, self.p, True, mask=mask, rng=self.rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -119,9 +119,7 @@ def col2im(cols, x_shape, kernel_size: Pair, stride: Pair, padding: Pair, batch_
     xp = get_array_module(cols)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     n, c, h, w = x_shape
-    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
-    if cols.shape != (c * kh * kw, n * oh * ow):
-        raise ValueError(f"col2im: cols has shape {cols.shape}, expected {(c * kh * kw, n * oh * ow)} for x_shape {tuple(x_shape)}")
+    oh, ow = col2im_output_grid(cols, x_shape, kernel_size, stride, padding)
     if batch_last:
         return conv_layout.col2im_batch_last(cols, x_shape, kernel_size, stride, padding)
     cols = cols.reshape(c, kh, kw, n, oh, ow)
@@ -131,6 +129,17 @@ def col2im(cols, x_shape, kernel_size: Pair, stride: Pair, padding: Pair, batch_
         for j in range(kw):
             xpad[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += cols[:, i, j]
     return xp.ascontiguousarray(xpad[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3))
+
+
+def col2im_output_grid(cols, x_shape, kernel_size: Pair, stride: Pair, padding: Pair) -> Pair:
+    """(OH, OW) of the convolution whose columns ``cols`` are; a clear error if cols does not fit x_shape."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    n, c, h, w = x_shape
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    if cols.shape != (c * kh * kw, n * oh * ow):
+        raise ValueError(f"col2im: cols has shape {tuple(cols.shape)}, expected {(c * kh * kw, n * oh * ow)} "
+                         f"for x_shape {tuple(x_shape)}")
+    return oh, ow
 
 
 @register_kernel("conv_to_columns")
@@ -150,9 +159,10 @@ def conv_from_columns(y_mat, bias, shape, batch_last: bool = False):
     if batch_last:
         y = conv_layout.from_columns_batch_last(y_mat, shape)
     else:
-        y = get_array_module(y_mat).ascontiguousarray(y_mat.reshape(c, n, h, w).transpose(1, 0, 2, 3))
+        y = get_array_module(y_mat).empty(shape, dtype=y_mat.dtype)  # always a fresh array: the bias is added in place
+        y[...] = y_mat.reshape(c, n, h, w).transpose(1, 0, 2, 3)
     if bias is not None:
-        y += bias[:, None, None]  # on the fresh copy: no extra pass to allocate
+        y += bias[:, None, None]
     return y
 
 

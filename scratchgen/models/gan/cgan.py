@@ -30,14 +30,12 @@ import numpy as np
 
 from ... import ops
 from ...grad_mode import no_grad
-from ...tensor import Tensor
+from ...tensor import Tensor, as_tensor
 from ..base import DataInfo, register_model
 from .dcgan import dcgan_discriminator, dcgan_generator
-from .gan import GAN, mlp_discriminator, mlp_generator, one_hot, to_unit
+from ...data.transforms import one_hot
+from .gan import GAN, algorithm_options, mlp_discriminator, mlp_generator, to_unit
 
-
-def _as_tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 class ConditionalGAN(GAN):
@@ -62,12 +60,12 @@ class ConditionalGAN(GAN):
         return one_hot(labels, self.num_classes, self.dtype)
 
     def generate(self, z, condition=None) -> Tensor:
-        return self.generator(ops.concatenate([_as_tensor(z), _as_tensor(condition)], axis=1))
+        return self.generator(ops.concatenate([as_tensor(z), as_tensor(condition)], axis=1))
 
     def discriminate(self, x, condition=None) -> Tensor:
-        x = _as_tensor(x)
+        x = as_tensor(x)
         if self.arch == "mlp":
-            inputs = ops.concatenate([x.reshape((x.shape[0], -1)), _as_tensor(condition)], axis=1)
+            inputs = ops.concatenate([x.reshape((x.shape[0], -1)), as_tensor(condition)], axis=1)
         else:  # label planes: channel C + k is all ones for class k, zeros otherwise
             planes = np.broadcast_to(condition[:, :, None, None], condition.shape + tuple(x.shape[2:]))
             inputs = ops.concatenate([x, Tensor(np.ascontiguousarray(planes))], axis=1)
@@ -112,8 +110,5 @@ def build_cgan(config: Dict, data_info: DataInfo, rng, dtype=np.float32) -> Cond
         discriminator = dcgan_discriminator(shape, config["width"], rng, dtype, in_channels=shape[0] + k)
     else:
         raise ValueError(f"cgan: arch must be one of {ARCHITECTURES}, got {config['arch']!r}")
-    return ConditionalGAN(
-        generator, discriminator,
-        shape, config["latent_dim"], k, arch=config["arch"], generator_loss=config["generator_loss"], d_steps=config["d_steps"],
-        lr=config["lr"], betas=(config["beta1"], 0.999), rng=rng, dtype=dtype,
-    )
+    return ConditionalGAN(generator, discriminator, shape, config["latent_dim"], k, arch=config["arch"],
+                          **algorithm_options(config, rng, dtype))

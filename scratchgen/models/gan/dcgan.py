@@ -31,7 +31,7 @@ import numpy as np
 
 from ... import nn
 from ..base import DataInfo, register_model
-from .gan import GAN
+from .gan import GAN, algorithm_options
 
 
 def _dcgan_init(shape, rng=None, dtype=np.float32, fans=None):
@@ -92,9 +92,6 @@ DCGAN_DEFAULTS = {"latent_dim": 100, "width": 64, "lr": 2e-4, "beta1": 0.5,
 def build_dcgan(config: Dict, data_info: DataInfo, rng, dtype=np.float32) -> DCGAN:
     rng = np.random.default_rng(rng)
     shape = tuple(data_info.image_shape)
-    return DCGAN(
-        dcgan_generator(config["latent_dim"], shape, config["width"], rng, dtype),
-        dcgan_discriminator(shape, config["width"], rng, dtype),
-        shape, config["latent_dim"], config["generator_loss"], config["d_steps"],
-        lr=config["lr"], betas=(config["beta1"], 0.999), rng=rng, dtype=dtype,
-    )
+    return DCGAN(dcgan_generator(config["latent_dim"], shape, config["width"], rng, dtype),
+                 dcgan_discriminator(shape, config["width"], rng, dtype),
+                 shape, config["latent_dim"], **algorithm_options(config, rng, dtype))

@@ -56,18 +56,6 @@ def to_unit(x: np.ndarray) -> np.ndarray:
     return np.clip((x + x.dtype.type(1)) * x.dtype.type(0.5), 0.0, 1.0)
 
 
-def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
-    """Integer labels (N,) -> one-hot rows (N, K). Out-of-range labels are an error."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"one_hot: labels must be (N,), got shape {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"one_hot: labels must lie in [0, {num_classes}), got range [{labels.min()}, {labels.max()}]")
-    out = np.zeros((labels.size, num_classes), dtype=dtype)
-    out[np.arange(labels.size), labels] = 1
-    return out
-
-
 def _scalar(t: Tensor) -> float:
     return float(t.data) if np.ndim(t.data) == 0 else float(t.data.reshape(()))
 
@@ -285,6 +273,12 @@ class MLPGAN(GAN):
         return super().discriminate(x.reshape((x.shape[0], -1)), condition)
 
 
+def algorithm_options(config: Dict, rng, dtype) -> Dict:
+    """The GAN algorithm's settings from a registered model's config, shared by every GAN builder."""
+    return dict(generator_loss=config["generator_loss"], d_steps=config["d_steps"], lr=config["lr"],
+                betas=(config["beta1"], 0.999), rng=rng, dtype=dtype)
+
+
 GAN_DEFAULTS = {"latent_dim": 64, "hidden": 256, "lr": 2e-4, "beta1": 0.5,
                 "generator_loss": "non_saturating", "d_steps": 1}
 
@@ -294,12 +288,9 @@ GAN_DEFAULTS = {"latent_dim": 64, "hidden": 256, "lr": 2e-4, "beta1": 0.5,
 def build_gan(config: Dict, data_info: DataInfo, rng, dtype=np.float32) -> MLPGAN:
     rng = np.random.default_rng(rng)
     shape = tuple(data_info.image_shape)
-    return MLPGAN(
-        mlp_generator(config["latent_dim"], config["hidden"], shape, rng, dtype),
-        mlp_discriminator(shape, config["hidden"], rng, dtype),
-        shape, config["latent_dim"], config["generator_loss"], config["d_steps"],
-        lr=config["lr"], betas=(config["beta1"], 0.999), rng=rng, dtype=dtype,
-    )
+    return MLPGAN(mlp_generator(config["latent_dim"], config["hidden"], shape, rng, dtype),
+                  mlp_discriminator(shape, config["hidden"], rng, dtype),
+                  shape, config["latent_dim"], **algorithm_options(config, rng, dtype))
 
 
 # ---- gradcheck cases (python -m scratchgen.gradcheck): the losses through a tiny float64 GAN ------------

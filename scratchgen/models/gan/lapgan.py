@@ -32,14 +32,11 @@ import numpy as np
 
 from ... import nn, ops
 from ...grad_mode import no_grad
-from ...tensor import Tensor
+from ...tensor import Tensor, as_tensor
 from ..base import DataInfo, GenerativeModel, register_model
-from .gan import GAN, MLPGAN, mlp_discriminator, mlp_generator, to_signed, to_unit
+from .gan import GAN, MLPGAN, algorithm_options, mlp_discriminator, mlp_generator, to_signed, to_unit
 from .srgan import downsample, upsample
 
-
-def _as_tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def pyramid_expand(coarse: np.ndarray) -> np.ndarray:
@@ -84,10 +81,10 @@ class PyramidLevelGAN(GAN):
 
     def generate(self, z, condition=None) -> Tensor:
         """The residual h_k (N, C, h, w) for noise planes z (N, 1, h, w) and coarse images l_k."""
-        return self.generator(ops.concatenate([_as_tensor(z), _as_tensor(condition)], axis=1))
+        return self.generator(ops.concatenate([as_tensor(z), as_tensor(condition)], axis=1))
 
     def discriminate(self, x, condition=None) -> Tensor:
-        logits = self.discriminator(ops.concatenate([_as_tensor(x), _as_tensor(condition)], axis=1))
+        logits = self.discriminator(ops.concatenate([as_tensor(x), as_tensor(condition)], axis=1))
         return logits.reshape((logits.shape[0],))
 
     def refine(self, coarse: np.ndarray, rng) -> np.ndarray:
@@ -206,8 +203,7 @@ def build_lapgan(config: Dict, data_info: DataInfo, rng, dtype=np.float32) -> LA
     scale = 2 ** (levels - 1)
     if levels < 2 or h % scale or w % scale:
         raise ValueError(f"lapgan: {levels} levels need image sides divisible by {scale}, got {h}x{w}")
-    common = dict(generator_loss=config["generator_loss"], d_steps=config["d_steps"], lr=config["lr"],
-                  betas=(config["beta1"], 0.999), rng=rng, dtype=dtype)
+    common = algorithm_options(config, rng, dtype)
     coarse_shape = (c, h // scale, w // scale)
     models: List[GAN] = [MLPGAN(
         mlp_generator(config["latent_dim"], config["hidden"], coarse_shape, rng, dtype),

@@ -38,7 +38,7 @@ from ...grad_mode import no_grad
 from ...tensor import Tensor
 from ..base import DataInfo, register_model
 from .dcgan import dcgan_discriminator
-from .gan import GAN, to_signed, to_unit
+from .gan import GAN, algorithm_options, to_signed, to_unit
 
 RESIZE_METHODS = ("nearest", "bilinear", "bicubic")
 
@@ -202,6 +202,5 @@ def build_srgan(config: Dict, data_info: DataInfo, rng, dtype=np.float32) -> SRG
     return SRGAN(
         SRGenerator(c, config["features"], rng, dtype),
         dcgan_discriminator(shape, config["width"], rng, dtype),
-        shape, adversarial_weight=config["adversarial_weight"], generator_loss=config["generator_loss"],
-        d_steps=config["d_steps"], lr=config["lr"], betas=(config["beta1"], 0.999), rng=rng, dtype=dtype,
+        shape, adversarial_weight=config["adversarial_weight"], **algorithm_options(config, rng, dtype),
     )

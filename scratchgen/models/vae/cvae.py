@@ -25,7 +25,8 @@ from ... import ops
 from ...grad_mode import no_grad
 from ...gradcheck import register_case
 from ...tensor import Tensor
-from ..image_model import one_hot_array, parameter_case
+from ...data.transforms import one_hot
+from ..image_model import parameter_case
 from ..base import DataInfo, register_model
 from .vae import VAE, _VAE_DEFAULTS, _vae_kwargs
 
@@ -51,8 +52,8 @@ class CVAE(VAE):
         y = y.data if isinstance(y, Tensor) else y
         if len(y) != n:
             raise ValueError(f"CVAE: {n} examples but {len(y)} labels")
-        return one_hot_array(np.asarray(y.get() if hasattr(y, "get") else y).astype(np.int64), self.num_classes,
-                             self._xp().zeros(0, dtype=self.dtype))
+        return one_hot(np.asarray(y.get() if hasattr(y, "get") else y).astype(np.int64), self.num_classes,
+                       like=self._xp().zeros(0, dtype=self.dtype))
 
     def _encoder_input(self, x: Tensor, y) -> Tensor:
         return ops.concatenate([x, Tensor(self._one_hot(y, x.shape[0]))], axis=1)

@@ -55,7 +55,8 @@ from ...grad_mode import no_grad
 from ...gradcheck import register_case
 from ...optim import Adam
 from ...tensor import Tensor
-from ..image_model import ImageModel, activation_module, mlp, one_hot_array, parameter_case
+from ...data.transforms import one_hot
+from ..image_model import ImageModel, activation_module, mlp, parameter_case
 from ..base import DataInfo, register_model
 
 __all__ = ["M2"]
@@ -154,7 +155,7 @@ class M2(ImageModel):
     def labelled_loss(self, x, y, eps) -> Tensor:
         """L(x, y) per example (N,): x (N, D), integer labels y (N,), eps (N, latent)."""
         x = self._flat_tensor(x)
-        onehot = Tensor(one_hot_array(_host_int(y), self.num_classes, x.data))
+        onehot = Tensor(one_hot(_host_int(y), self.num_classes, like=x.data))
         eps = self._check_eps(eps, (x.shape[0], self.latent_dim))
         enc_pre = self.encoder_x(x) + self.encoder_y(onehot)
         return self._neg_bound_terms(enc_pre, self.decoder_y(onehot), x.data, eps, (x.shape[0],))
@@ -275,7 +276,7 @@ class M2(ImageModel):
     def generate(self, z, y) -> np.ndarray:
         """Mean images for styles z (N, latent) and labels y (N,): (N, C, H, W)."""
         z = Tensor(self._xp().asarray(z, dtype=self.dtype))
-        onehot = Tensor(one_hot_array(_host_int(y), self.num_classes, z.data))
+        onehot = Tensor(one_hot(_host_int(y), self.num_classes, like=z.data))
         with no_grad():
             logits = self.decoder_rest(self.decoder_z(z) + self.decoder_y(onehot))
             out = ops.sigmoid(logits).data if self.decoder_kind == "bernoulli" else logits.data
@@ -291,7 +292,7 @@ class M2(ImageModel):
         y_hat = self.predict(x)
         with no_grad():
             xf = self._flat_tensor(x)
-            onehot = Tensor(one_hot_array(y_hat, self.num_classes, xf.data))
+            onehot = Tensor(one_hot(y_hat, self.num_classes, like=xf.data))
             mu, _ = self._q_z(self.encoder_x(xf) + self.encoder_y(onehot))
         return self.generate(mu.data, y_hat)
 
@@ -312,7 +313,7 @@ class M2(ImageModel):
         y_hat = self.predict(x)
         with no_grad():
             xf = self._flat_tensor(x)
-            mu, _ = self._q_z(self.encoder_x(xf) + self.encoder_y(Tensor(one_hot_array(y_hat, self.num_classes, xf.data))))
+            mu, _ = self._q_z(self.encoder_x(xf) + self.encoder_y(Tensor(one_hot(y_hat, self.num_classes, like=xf.data))))
         styles = self.style_grid(mu.data)
         k = self.num_classes
         # Prepend each row's source image, so the row reads "this style, drawn as every digit".
