@@ -138,11 +138,11 @@ def _add_train_parser(subparsers) -> None:
         parser.add_argument("--data-root", default=None, help="where named datasets are looked for (default: $SCRATCHGEN_DATA)")
         parser.add_argument("--download", action="store_true", help="download the dataset if it is not found locally")
         parser.add_argument("--backend", default=None, help="numpy, numba, numba-cuda or cupy (default: $SCRATCHGEN_BACKEND or numpy)")
-        parser.add_argument("--epochs", type=positive_int, default=None, help=f"default: {spec.defaults.get('epochs', 10)}")
-        parser.add_argument("--batch-size", type=positive_int, default=None, help=f"default: {spec.defaults.get('batch_size', 64)}")
+        parser.add_argument("--epochs", type=positive_int, default=None, help=f"default: {spec.training.get('epochs', 10)}")
+        parser.add_argument("--batch-size", type=positive_int, default=None, help=f"default: {spec.training.get('batch_size', 64)}")
         parser.add_argument("--lr", type=positive_float, default=None, help=f"default: {spec.defaults.get('lr')}")
         parser.add_argument("--binarize", choices=("none", "static", "dynamic"), default=None,
-                            help=f"default: {spec.defaults.get('binarize', 'none')}")
+                            help=f"default: {spec.training.get('binarize', 'none')}")
         parser.add_argument("--seed", type=non_negative_int, default=None, help="default: 0")
         parser.add_argument("--out", default=None, help="output directory (default: runs/MODEL)")
         parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
@@ -207,8 +207,8 @@ def _resolve_training_options(args, spec, meta: Optional[Dict]) -> Dict:
                    if key.startswith("model__") and value is not None}
     shared = {"dataset": args.dataset, "batch_size": args.batch_size, "binarize": args.binarize, "seed": args.seed,
               "epochs": args.epochs, "lr": args.lr}
-    defaults = {"dataset": spec.defaults.get("dataset", "digits"), "batch_size": spec.defaults.get("batch_size", 64),
-                "binarize": spec.defaults.get("binarize", "none"), "seed": 0, "epochs": spec.defaults.get("epochs", 10),
+    defaults = {"dataset": "digits", "batch_size": spec.training.get("batch_size", 64),
+                "binarize": spec.training.get("binarize", "none"), "seed": 0, "epochs": spec.training.get("epochs", 10),
                 "lr": spec.defaults.get("lr")}
     notes: List[str] = []
     if meta is None:
@@ -237,9 +237,8 @@ def _resolve_training_options(args, spec, meta: Optional[Dict]) -> Dict:
         if conflicts:
             raise ValueError("--resume: these options contradict the checkpoint, so the run would not continue the same "
                              "training: " + "; ".join(conflicts) + ". Drop them, or train into a new --out")
-    for key in ("epochs", "batch_size", "binarize", "lr"):
-        if key in spec.defaults and settings[key] is not None:
-            config[key] = settings[key]
+    if "lr" in spec.defaults and settings["lr"] is not None:
+        config["lr"] = settings["lr"]
     return {"settings": settings, "config": config, "notes": notes}
 
 
@@ -325,7 +324,8 @@ def command_eval(args) -> int:
     def progress(stage: str) -> None:
         print(f"eval [{time.perf_counter() - start:6.1f} s] {stage}", file=sys.stderr, flush=True)
 
-    metrics = full_evaluation(model, data, np.random.default_rng(args.seed), quick=args.quick, progress=progress)
+    metrics = full_evaluation(model, data, np.random.default_rng(args.seed), quick=args.quick, progress=progress,
+                              binarize=meta.get("options", {}).get("binarize", "none"))
     progress("done")
     print(json.dumps(metrics, indent=2))
     return 0

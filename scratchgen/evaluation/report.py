@@ -33,19 +33,20 @@ def _classifier_cache(dataset_name: str) -> str:
     return os.path.join(root, "classifiers", f"{dataset_name.strip('/').replace('/', '_')}.npz")
 
 
-def _binarised_like_training(model, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    mode = model.config.get("binarize", "none")
+def _binarised_like_training(mode: str, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return binarize(x, mode, rng=rng) if mode in ("static", "dynamic") else x
 
 
 def full_evaluation(model, data, rng: np.random.Generator, quick: bool = False,
-                    progress: Callable[[str], None] = lambda stage: None) -> Dict[str, float]:
+                    progress: Callable[[str], None] = lambda stage: None, binarize: str = "none") -> Dict[str, float]:
     """Every metric that fits ``model`` on ``data.test`` (see the module docstring).
 
-    ``progress(stage)`` is called before each stage (``scratchgen eval`` prints it: some take minutes).
+    ``binarize``: how the training data was binarised ("none", "static", "dynamic"; a checkpoint's
+    ``options``), so that held-out images are binarised the same way. ``progress(stage)`` is called
+    before each stage (``scratchgen eval`` prints it: some take minutes).
     """
     test = data.test
-    x_test = _binarised_like_training(model, test.x, np.random.default_rng([0, 6]))  # one fixed draw
+    x_test = _binarised_like_training(binarize, test.x, np.random.default_rng([0, 6]))  # one fixed draw
     progress(f"the model's own metrics on {len(x_test)} test images")
     metrics: Dict[str, float] = {f"evaluate_{k}": float(v) for k, v in model.evaluate(x_test, test.y, rng).items()}
 
@@ -67,7 +68,7 @@ def full_evaluation(model, data, rng: np.random.Generator, quick: bool = False,
                 metrics["log_z_exact"] = float(log_z)
             else:
                 progress(f"log Z by annealed importance sampling ({20 if quick else 100} runs)")
-                log_z = ais.ais_log_partition(model, data=_binarised_like_training(model, data.train.x, rng),
+                log_z = ais.ais_log_partition(model, data=_binarised_like_training(binarize, data.train.x, rng),
                                               n_runs=20 if quick else 100, n_betas=2000 if quick else None, rng=rng)
                 metrics["log_z_ais"] = float(log_z.log_z)
                 metrics["log_z_ais_3sigma"] = float(3 * log_z.log_z_std)

@@ -47,6 +47,8 @@ __all__ = ["DataInfo", "Model", "GenerativeModel", "ModelSpec", "MODEL_REGISTRY"
 
 # Options the training loop reads; a model's registered defaults may set their default values.
 TRAINING_KEYS = ("epochs", "batch_size", "lr", "binarize")
+# Of those, the ones only the loop uses: they go to ModelSpec.training, not into the model's config.
+LOOP_KEYS = ("epochs", "batch_size", "binarize")
 
 
 @dataclasses.dataclass
@@ -187,18 +189,26 @@ class ModelSpec:
     name: str
     family: str
     description: str
-    defaults: Dict
+    defaults: Dict  # the model's options (its config), lr included: the model builds its optimisers
     build: Callable  # build(config: dict, data_info: DataInfo, rng) -> GenerativeModel
+    training: Dict = dataclasses.field(default_factory=dict)  # the loop's defaults: epochs, batch_size, binarize
 
 
 MODEL_REGISTRY: Dict[str, ModelSpec] = {}
 
 
 def register_model(name: str, family: str, description: str, defaults: Optional[Dict] = None):
-    """Decorator registering ``build(config, data_info, rng)`` under CLI name ``name``."""
+    """Decorator registering ``build(config, data_info, rng)`` under CLI name ``name``.
+
+    ``defaults`` may include the loop's settings a model trains best with (``epochs``, ``batch_size``,
+    ``binarize``): they become ``ModelSpec.training`` (what ``scratchgen train`` uses unless told
+    otherwise), not part of the model's config, which nothing in the model would read.
+    """
 
     def decorate(build: Callable) -> Callable:
-        MODEL_REGISTRY[name] = ModelSpec(name, family, description, dict(defaults or {}), build)
+        options = dict(defaults or {})
+        training = {key: options.pop(key) for key in LOOP_KEYS if key in options}
+        MODEL_REGISTRY[name] = ModelSpec(name, family, description, options, build, training)
         return build
 
     return decorate
