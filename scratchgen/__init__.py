@@ -29,6 +29,7 @@ from .grad_mode import AnomalyError, detect_anomaly, is_grad_enabled, no_grad  #
 from .gradcheck import GradcheckError, gradcheck  # noqa: F401
 from .ops import *  # noqa: F401,F403
 from .tensor import Tensor, as_tensor  # noqa: F401
+from .viz import draw_graph  # noqa: F401
 
 from . import nn, optim  # noqa: E402,F401  (after the ops: layers are built on them)
 

@@ -1,4 +1,4 @@
-"""Pictures as PNG files: image grids and training curves.
+"""Pictures as PNG files: image grids, training curves and gradient checks.
 
 Pillow writes the grids (fast, no figure machinery); matplotlib draws curves and scatter plots.
 Both come with the ``plot`` extra (``pip install scratchgen[plot]``); the core library never
@@ -7,6 +7,7 @@ imports them, and a missing one raises an error that names the extra to install.
 from __future__ import annotations
 
 import os
+import textwrap
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -125,3 +126,61 @@ def moving_average(values, window: int) -> np.ndarray:
     if len(values) < window:
         return values
     return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+def save_gradient_check(analytic, numeric, error, limit: float, path: str, groups=None, title: str = "",
+                        note: str = "") -> str:
+    """One gradient check as a PNG: left, analytic against numeric derivative, one point per
+    checked element or direction (on the diagonal when they agree); right, each check's relative
+    error on a log scale with the pass limit ``limit`` as a line (points above it failed).
+
+    ``analytic``, ``numeric``, ``error``: (checks,); ``groups``: (checks,) ints, e.g. which input
+    each check perturbs (one colour each). Errors of exactly 0 are drawn at the bottom edge, infinite
+    ones (a derivative that is not finite) at the top; non-finite derivatives are left out on the left.
+    """
+    _require("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    analytic, numeric, error = (np.asarray(v, dtype=float) for v in (analytic, numeric, error))
+    groups = np.zeros(len(error), dtype=int) if groups is None else np.asarray(groups, dtype=int)
+    floor = min(limit * 1e-4, float(error[error > 0].min()) / 2 if (error > 0).any() else limit)
+    finite = error[np.isfinite(error)]
+    top = 10 * max(limit, float(finite.max()) if len(finite) else limit)
+    error = np.where(np.isfinite(error), error, top)  # NaN and inf (a failed check) at the top edge
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    colours = plt.get_cmap("tab10")
+    index = np.arange(len(error))
+    for k, group in enumerate(np.unique(groups)):
+        mine = groups == group
+        drawable = mine & np.isfinite(numeric) & np.isfinite(analytic)
+        left.scatter(numeric[drawable], analytic[drawable], s=12, color=colours(k % 10), label=f"input {group}")
+        right.scatter(index[mine], np.maximum(error[mine], floor), s=12, color=colours(k % 10), label=f"input {group}")
+    failed = error > limit
+    if failed.any():
+        right.scatter(index[failed], error[failed], s=60, facecolors="none", edgecolors="red", label="failed")
+    values = np.concatenate([numeric, analytic])
+    values = values[np.isfinite(values)]
+    span = [values.min(), values.max()] if len(values) else [0, 1]
+    left.plot(span, span, color="grey", linewidth=0.8, zorder=0)
+    left.set_xlabel("numeric derivative")
+    left.set_ylabel("analytic derivative (backward)")
+    left.set_title("analytic vs numeric")
+    right.axhline(limit, color="red", linestyle="--", linewidth=1, label=f"pass limit {limit:g}")
+    right.set_yscale("log")
+    right.set_xlabel("check (element or direction)")
+    right.set_ylabel("relative error")
+    right.set_title("relative error per check")
+    right.legend(fontsize=8, loc="best")
+    if 1 < len(np.unique(groups)) <= 10:
+        left.legend(fontsize=8, loc="best")
+    for axes in (left, right):
+        axes.grid(alpha=0.3)
+    figure.suptitle("\n".join([title, *textwrap.wrap(note, 150)]), fontsize=9)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

@@ -4,7 +4,7 @@ Every import statement counts, also the ones inside functions. The layers, botto
 (docs/architecture.md draws them):
 
     0  foundation     backend device info data/ plots progress metrics
-    1  autograd       grad_mode tensor function gradcheck
+    1  autograd       grad_mode tensor function gradcheck viz
     2  ops            ops/                (every op: NumPy reference kernel, backward, gradcheck case)
     3  nn, optim      nn/ optim
     4  kernels        scratchgen.kernels  (the kernels/ folder: Numba CPU, Numba CUDA, CuPy)
@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = [
     ("scratchgen.backend", "scratchgen.device", "scratchgen.info", "scratchgen.data", "scratchgen.plots",
      "scratchgen.progress", "scratchgen.metrics", "scratchgen._source"),
-    ("scratchgen.grad_mode", "scratchgen.tensor", "scratchgen.function", "scratchgen.gradcheck"),
+    ("scratchgen.grad_mode", "scratchgen.tensor", "scratchgen.function", "scratchgen.gradcheck", "scratchgen.viz"),
     ("scratchgen.ops",),
     ("scratchgen.nn", "scratchgen.optim"),
     ("scratchgen.kernels",),
