@@ -78,7 +78,7 @@ def test_random_sigints_then_resume_end_bit_identical(reference, tmp_path):
             continue
         assert process.returncode == 130, (process.returncode, stderr)
         inside_a_step += "stopping after this step" in stdout
-        interrupted = [line for line in stdout.splitlines() if line.startswith("interrupted")]
+        interrupted = [line for line in stdout.splitlines() if line.startswith("interrupted") and "checkpoint written" in line]
         assert len(interrupted) == 1, stdout
         where = interrupted[0].split("interrupted ", 1)[1].split(":")[0]  # e.g. "in epoch 2 after batch 27 of 90 (step 117)"
         resumed = start(out, "--resume")
