@@ -234,7 +234,7 @@ class Trainer:
             if options.pictures:
                 # Per-epoch pictures (the same fixed noise every epoch, so a learner watches one
                 # sample converge) go to a subfolder; the final ones sit at the top of out_dir.
-                for path in model.save_pictures(os.path.join(options.out_dir, "epochs"), self.data,
+                for path in model.save_pictures(os.path.join(options.out_dir, "epochs"), self._picture_data(),
                                                 np.random.default_rng([options.seed, 2]), tag=f"epoch{self.epoch:03d}"):
                     self._wrote(path)
             self._write_metrics()
@@ -257,7 +257,8 @@ class Trainer:
             self._write_metrics(test_metrics)
             if options.pictures:
                 self._save_curves()
-                for path in model.save_pictures(options.out_dir, self.data, np.random.default_rng([options.seed, 2]), tag="final"):
+                for path in model.save_pictures(options.out_dir, self._picture_data(), np.random.default_rng([options.seed, 2]),
+                                                tag="final"):
                     self._wrote(path)
         if options.verbose and test_metrics:
             print("test: " + ", ".join(f"{k}={v:.4g}" for k, v in test_metrics.items()), flush=True)
@@ -277,6 +278,16 @@ class Trainer:
                 writer.writerows(self.history)
 
             self._wrote(_write_atomically(os.path.join(self.options.out_dir, "metrics.csv"), write_csv))
+
+    def _picture_data(self):
+        """The data the model draws its pictures from: its test images, or (for a dataset too small
+        to hold out any) the validation or even the training images, so pictures never need an
+        empty split."""
+        for split in (self.data.test, self.data.validation, self.data.train):
+            if split.num_examples:
+                return dataclasses.replace(self.data, test=split,
+                                           validation=self.data.validation if self.data.validation.num_examples else split)
+        return self.data
 
     def _held_out(self, x: np.ndarray, salt: int) -> np.ndarray:
         """Held-out images binarised like the training data: thresholded, or one fixed stochastic draw."""

@@ -229,6 +229,25 @@ def build_model(name: str, config: Dict, data_info: DataInfo, rng: np.random.Gen
     return model
 
 
+def _check_config_types(path: str, config: Dict, defaults: Dict) -> None:
+    """Every config value must have the type of the model's registered default (a file may lie)."""
+    def fits(value, default) -> bool:
+        if isinstance(default, bool) or isinstance(value, bool):
+            return isinstance(value, bool) and isinstance(default, bool)
+        if isinstance(default, int):
+            return isinstance(value, int)
+        if isinstance(default, float) or default is None:
+            return value is None if default is None and value is None else isinstance(value, (int, float))
+        if isinstance(default, (list, tuple)):
+            return isinstance(value, list) and all(fits(v, default[0]) for v in value) if default else isinstance(value, list)
+        return isinstance(value, type(default))
+
+    for key, value in config.items():
+        if not fits(value, defaults[key]):
+            raise ckpt.CheckpointError(f"{path}: config key {key!r} must be a {type(defaults[key]).__name__} like its "
+                                       f"default {defaults[key]!r}, got {value!r:.60}")
+
+
 def load_model(path: str, with_optimizer: bool = False):
     """Rebuild the model saved in checkpoint ``path`` and load its weights; returns ``(model, meta)``.
 
@@ -243,9 +262,14 @@ def load_model(path: str, with_optimizer: bool = False):
                                    f"known: {', '.join(sorted(MODEL_REGISTRY))}")
     info = meta.get("data_info") or {"image_shape": [1, 8, 8], "num_classes": 10}
     config = {k: v for k, v in meta["config"].items() if k in spec.defaults}
+    _check_config_types(path, config, spec.defaults)
     ckpt.check_sizes(path, config, info, headers, exempt=TRAINING_KEYS)
-    model = build_model(meta["model"], config, DataInfo(tuple(info["image_shape"]), int(info["num_classes"])),
-                        np.random.default_rng(0))
+    try:
+        model = build_model(meta["model"], config, DataInfo(tuple(info["image_shape"]), int(info["num_classes"])),
+                            np.random.default_rng(0))
+    except (ValueError, TypeError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        raise ckpt.CheckpointError(f"{path}: its config does not build a {meta['model']!r} model ({message})") from None
     ckpt.load_into(model, path, with_optimizer=with_optimizer)
     model.eval()
     return model, meta

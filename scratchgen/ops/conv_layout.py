@@ -88,7 +88,7 @@ def _to_nchw(image):
     xp = get_array_module(image)
     c, h, w, n = image.shape
     out = xp.empty((n, c, h, w), dtype=image.dtype)
-    step = max(1, _TRANSPOSE_BLOCK_BYTES // (h * w * n * image.itemsize))
+    step = max(1, _TRANSPOSE_BLOCK_BYTES // max(1, h * w * n * image.itemsize))  # (an empty batch: any step)
     for c0 in range(0, c, step):
         out[:, c0 : c0 + step] = image[c0 : c0 + step].transpose(3, 0, 1, 2)
     return out

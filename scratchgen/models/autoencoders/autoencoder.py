@@ -203,7 +203,8 @@ class Autoencoder(ImageModel):
         means, scales = [], []
         for members in groups:
             group = codes[members] if members.sum() > 1 else codes  # too few examples: the global Gaussian
-            cov = np.atleast_2d(np.cov(group, rowvar=False)) + 1e-4 * np.eye(self.hidden)
+            spread = np.atleast_2d(np.cov(group, rowvar=False)) if len(group) > 1 else np.zeros((self.hidden, self.hidden))
+            cov = spread + 1e-4 * np.eye(self.hidden)  # (one training example: a point mass, slightly blurred)
             means.append(group.mean(axis=0))
             scales.append(np.linalg.cholesky(cov))
         xp = self._xp()
