@@ -37,7 +37,9 @@ Horner is stable; ``tests/test_gelu.py`` regenerates them). Measured relative er
 erfc in float64: below 6e-16 for z in [0, 26] (past 26.5 erfc underflows). ``ERFC_POLY_32``
 (12 terms) does the same to 4e-7 for float32 inputs. z^2 is split as zh^2 + (z - zh)(z + zh)
 with zh = floor(256 z) / 256, so that zh^2 is exact and the large exponent carries no rounding
-error (a plain exp(-z^2) at z = 5 would be off by 25 ulp of 1).
+error (a plain exp(-z^2) at z = 5 would be off by 25 ulp of 1). Phi(x) itself also inherits the
+rounding of z = |x| / sqrt 2, amplified by erfc's condition number 2 z^2: about x^2 ulp in the
+far lower tail (1e-13 relative at x = -30, where Phi = 5e-198), as any erfc-based Phi does.
 
 Why not ``np.vectorize(math.erf)``: a Python call per element (~100 ns) against a few
 nanoseconds for the 26 Horner passes; and 1 + erf(x) loses every digit of Phi(x) below -8.
