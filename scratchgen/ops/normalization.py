@@ -246,8 +246,10 @@ def batch_norm(x: Tensor, gamma: Tensor = None, beta: Tensor = None, running_mea
 def layer_norm_forward(x, weight, bias, eps: float):
     """Layer normalization of the rows of x: (M, D).
 
-    weight, bias: (D,) arrays or None (no scale / no shift). Returns (y: (M, D), xhat: (M, D),
-    inv_std: (M,)), all in x's dtype; xhat and inv_std are what ``layer_norm_backward`` needs.
+    weight, bias: (D,) arrays or None (no scale / no shift). Returns (y: (M, D), mean: (M,),
+    inv_std: (M,)), all in x's dtype. The backward recomputes xhat from x and the two row
+    statistics (as torch does) rather than keeping an (M, D) xhat: the forward then writes
+    one (M, D) array instead of two.
     """
     xp = get_array_module(x)
     count = x.shape[1]
@@ -255,24 +257,27 @@ def layer_norm_forward(x, weight, bias, eps: float):
     centered = x - mean[:, None]
     var = xp.einsum("md,md->m", centered, centered) / count  # two passes: no E[x^2] - E[x]^2 cancellation
     inv_std = 1.0 / xp.sqrt(var + eps)
-    xhat = centered
-    xhat *= inv_std[:, None]  # in place: ``centered`` is not needed any more
-    y = xhat * weight if weight is not None else xhat.copy()
+    y = centered
+    y *= inv_std[:, None]  # xhat, in place: ``centered`` is not needed any more
+    if weight is not None:
+        y *= weight
     if bias is not None:
         y += bias
-    return y, xhat, inv_std
+    return y, mean, inv_std
 
 
 @register_kernel("layer_norm_backward")
-def layer_norm_backward(grad, xhat, weight, inv_std,
+def layer_norm_backward(grad, x, mean, inv_std, weight,
                         needs_input_grad: bool = True, needs_weight_grad: bool = True, needs_bias_grad: bool = True):
     """Gradients of layer normalization given grad = dL/dy.
 
-    grad, xhat: (M, D); weight: (D,) or None; inv_std: (M,). Returns (grad_x: (M, D),
-    grad_weight: (D,), grad_bias: (D,)), each None when its ``needs_*`` flag is False (or when
-    there is no weight, for grad_weight).
+    grad, x: (M, D); mean, inv_std: (M,) from the forward; weight: (D,) or None. Returns
+    (grad_x: (M, D), grad_weight: (D,), grad_bias: (D,)), each None when its ``needs_*`` flag is
+    False (or when there is no weight, for grad_weight).
     """
     xp = get_array_module(grad)
+    xhat = x - mean[:, None]
+    xhat *= inv_std[:, None]
     grad_bias = grad.sum(axis=0) if needs_bias_grad else None
     grad_weight = xp.einsum("md,md->d", grad, xhat) if needs_weight_grad and weight is not None else None
     grad_x = None
@@ -295,16 +300,16 @@ class LayerNorm(Function):
     def forward(ctx, x, weight=None, bias=None, eps=1e-5):
         shape = x.shape
         rows = x.reshape(-1, shape[-1])  # (M, D): a view when x is contiguous
-        y, xhat, inv_std = kernel("layer_norm_forward")(rows, weight, bias, eps)
-        ctx.save_for_backward(xhat, weight, inv_std)
+        y, mean, inv_std = kernel("layer_norm_forward")(rows, weight, bias, eps)
+        ctx.save_for_backward(rows, mean, inv_std, weight)
         return y.reshape(shape)
 
     @staticmethod
     def backward(ctx, grad):
-        xhat, weight, inv_std = ctx.saved_arrays
+        rows, mean, inv_std, weight = ctx.saved_arrays
         needs = ctx.needs_input_grad
         grad_x, grad_weight, grad_bias = kernel("layer_norm_backward")(
-            grad.reshape(xhat.shape), xhat, weight, inv_std, needs_input_grad=needs[0],
+            grad.reshape(rows.shape), rows, mean, inv_std, weight, needs_input_grad=needs[0],
             needs_weight_grad=len(needs) > 1 and needs[1], needs_bias_grad=len(needs) > 2 and needs[2])
         return (None if grad_x is None else grad_x.reshape(grad.shape)), grad_weight, grad_bias
 
