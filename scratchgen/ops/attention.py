@@ -51,36 +51,42 @@ __all__ = ["masked_softmax", "scaled_dot_product_attention", "causal_mask", "pad
 
 # ---- NumPy reference kernels -----------------------------------------------------------------
 @register_kernel("masked_softmax_forward")
-def masked_softmax_forward(x, mask):
+def masked_softmax_forward(x, mask, out=None):
     """Softmax over the last axis of x: (..., L), restricted to ``mask``.
 
     mask: boolean, broadcastable to x's shape (True = take part), or None (a plain softmax).
-    Masked entries are 0; a row with no allowed entry is all 0. Returns x's shape and dtype.
+    Masked entries are 0; a row with no allowed entry is all 0. Returns x's shape and dtype,
+    written into ``out`` when given (an array of x's shape and dtype; it may be x itself, which
+    saves attention an (..., L, L) allocation).
     """
     xp = get_array_module(x)
     if mask is None:
-        e = xp.exp(x - x.max(axis=-1, keepdims=True))
-        e /= e.sum(axis=-1, keepdims=True)
-        return e
-    filled = xp.where(mask, x, -xp.inf)
-    row_max = filled.max(axis=-1, keepdims=True)
-    row_max = xp.where(row_max == -xp.inf, 0, row_max)  # a fully masked row: any finite shift will do
-    e = xp.exp(filled - row_max)  # exp(-inf) = 0 at the masked entries
+        row_max = x.max(axis=-1, keepdims=True)
+    else:
+        filled = xp.where(mask, x, -xp.inf)
+        row_max = filled.max(axis=-1, keepdims=True)
+        row_max = xp.where(row_max == -xp.inf, 0, row_max)  # a fully masked row: any finite shift will do
+        x = filled
+    e = xp.subtract(x, row_max, out=out)
+    xp.exp(e, out=e)  # exp(-inf) = 0 at the masked entries
     total = e.sum(axis=-1, keepdims=True)
-    e /= xp.where(total == 0, 1, total)  # 0 / 1 = 0 for a fully masked row
+    if mask is not None:
+        total = xp.where(total == 0, 1, total)  # 0 / 1 = 0 for a fully masked row
+    e /= total
     return e
 
 
 @register_kernel("masked_softmax_backward")
-def masked_softmax_backward(grad, y):
+def masked_softmax_backward(grad, y, out=None):
     """dL/dx = y (grad - sum(grad y)) over the last axis, given y = masked_softmax(x, mask).
 
-    grad, y: (..., L). Needs no mask: y is 0 wherever the mask was False.
+    grad, y: (..., L). Needs no mask: y is 0 wherever the mask was False. ``out``: as in the
+    forward (it may be grad itself).
     """
     dot = (grad * y).sum(axis=-1, keepdims=True)
-    out = grad - dot
-    out *= y
-    return out
+    result = get_array_module(grad).subtract(grad, dot, out=out)
+    result *= y
+    return result
 
 
 # ---- ops -------------------------------------------------------------------------------------
@@ -111,37 +117,118 @@ class MaskedSoftmax(Function):
         return xp.moveaxis(grad_x, -1, axis)
 
 
+# On host arrays attention runs over blocks of heads whose (Lq, Lk) scores hold about this many
+# elements (512 KiB of float32, an L2 cache). Forward, each block's scores are computed into
+# their slice of P, normalised in place and multiplied by v while still in cache. Backward,
+# dL/dP never exists at full size: each block's is computed, turned into dL/dS in place and
+# used by two GEMMs, in one small buffer. (A fresh (N, H, L, L) temporary costs more than its
+# arithmetic: the operating system maps and zeroes every page of it, ~2000 page faults per 8 MB,
+# a quarter of attention's time at L = 128.) The arithmetic is the same as on whole arrays.
+BLOCK_SCORES = 1 << 17
+
+
+def _blocks(count: int, lq: int, lk: int):
+    per_block = max(1, BLOCK_SCORES // max(1, lq * lk))
+    return [slice(start, min(count, start + per_block)) for start in range(0, count, per_block)]
+
+
+def _blockable(q, k, v, dropout_mask) -> bool:
+    """Host arrays with the same leading axes (no broadcasting between q, k, v) and no dropout."""
+    lead = q.shape[:-2]
+    return get_array_module(q) is np and dropout_mask is None and len(lead) > 0 and k.shape[:-2] == v.shape[:-2] == lead
+
+
 class ScaledDotProductAttention(Function):
     op_name = "scaled_dot_product_attention"
 
     @staticmethod
     def forward(ctx, q, k, v, mask=None, dropout_mask=None, scale=1.0):
-        scores = q @ k.swapaxes(-1, -2)
-        scores *= scale  # a Python float: keeps the dtype
-        probs = kernel("masked_softmax_forward")(scores, mask)
-        weights = probs if dropout_mask is None else probs * dropout_mask
-        ctx.save_for_backward(q, k, v, probs, dropout_mask)
         ctx.scale = scale
-        return weights @ v
+        q = q * scale  # scale q, not the (L, L) scores: L / d times fewer multiplications
+        if _blockable(q, k, v, dropout_mask):
+            out, probs = _attention_forward_blocked(q, k, v, mask)
+        else:
+            scores = q @ k.swapaxes(-1, -2)
+            probs = kernel("masked_softmax_forward")(scores, mask, out=scores)  # in place: scores is ours
+            out = (probs if dropout_mask is None else probs * dropout_mask) @ v
+        ctx.save_for_backward(q, k, v, probs, dropout_mask)  # q already scaled
+        return out
 
     @staticmethod
     def backward(ctx, grad):
         q, k, v, probs, dropout_mask = ctx.saved_arrays
-        needs_q, needs_k, needs_v = ctx.needs_input_grad[:3]
-        grad_v = None
-        if needs_v:
-            weights = probs if dropout_mask is None else probs * dropout_mask
-            grad_v = weights.swapaxes(-1, -2) @ grad
-        if not (needs_q or needs_k):
-            return None, None, grad_v
-        grad_probs = grad @ v.swapaxes(-1, -2)
-        if dropout_mask is not None:
-            grad_probs *= dropout_mask
-        grad_scores = kernel("masked_softmax_backward")(grad_probs, probs)
-        grad_scores *= ctx.scale
-        grad_q = grad_scores @ k if needs_q else None
-        grad_k = grad_scores.swapaxes(-1, -2) @ q if needs_k else None
+        needs = ctx.needs_input_grad[:3]
+        if _blockable(q, k, v, dropout_mask):
+            grads = _attention_backward_blocked(grad, q, k, v, probs, needs)
+        else:
+            grads = _attention_backward(grad, q, k, v, probs, dropout_mask, needs)
+        grad_q, grad_k, grad_v = grads
+        # with S = (scale q) k^T: dL/dq = scale dS k (the GEMM's result is scaled, not dS), and
+        # dL/dk = dS^T (scale q) needs nothing more: the saved q is already scaled
+        if grad_q is not None:
+            grad_q *= ctx.scale
         return grad_q, grad_k, grad_v
+
+
+def _attention_forward_blocked(q, k, v, mask):
+    """(out, probs) of scaled q, k, v with equal leading axes, block of heads by block of heads."""
+    lead, (lq, d), lk, dv = q.shape[:-2], q.shape[-2:], k.shape[-2], v.shape[-1]
+    count = math.prod(lead)
+    q3, k3, v3 = q.reshape(count, lq, d), k.reshape(count, lk, d), v.reshape(count, lk, dv)
+    probs = np.empty((count, lq, lk), q.dtype)
+    out = np.empty((count, lq, dv), q.dtype)
+    if mask is not None and mask.ndim > 2 and all(n == 1 for n in mask.shape[:-2]):
+        mask = mask.reshape(mask.shape[-2:])
+    if mask is not None and mask.ndim > 2:  # a mask with leading axes is sliced along with the heads
+        mask = np.broadcast_to(mask, lead + (lq, lk)).reshape(count, lq, lk)
+    for b in _blocks(count, lq, lk):
+        scores = np.matmul(q3[b], k3[b].swapaxes(-1, -2), out=probs[b])
+        kernel("masked_softmax_forward")(scores, mask if mask is None or mask.ndim <= 2 else mask[b], out=scores)
+        np.matmul(scores, v3[b], out=out[b])
+    return out.reshape(lead + (lq, dv)), probs.reshape(lead + (lq, lk))
+
+
+def _attention_backward(grad, q, k, v, probs, dropout_mask, needs):
+    """The backward of the module docstring on whole arrays (any broadcasting, dropout, CuPy),
+    for the scaled q; the caller scales dL/dq."""
+    needs_q, needs_k, needs_v = needs
+    grad_v = None
+    if needs_v:
+        weights = probs if dropout_mask is None else probs * dropout_mask
+        grad_v = weights.swapaxes(-1, -2) @ grad
+    if not (needs_q or needs_k):
+        return None, None, grad_v
+    grad_probs = grad @ v.swapaxes(-1, -2)
+    if dropout_mask is not None:
+        grad_probs *= dropout_mask
+    grad_scores = kernel("masked_softmax_backward")(grad_probs, probs, out=grad_probs)
+    grad_q = grad_scores @ k if needs_q else None
+    grad_k = grad_scores.swapaxes(-1, -2) @ q if needs_k else None
+    return grad_q, grad_k, grad_v
+
+
+def _attention_backward_blocked(grad, q, k, v, probs, needs):
+    """The same, block of heads by block of heads (see BLOCK_SCORES); q, k, v share their leading axes."""
+    lead, (lq, lk), d, dv = probs.shape[:-2], probs.shape[-2:], q.shape[-1], v.shape[-1]
+    count = math.prod(lead)
+    p3, g3 = probs.reshape(count, lq, lk), grad.reshape(count, lq, dv)
+    q3, k3, v3 = q.reshape(count, lq, d), k.reshape(count, lk, d), v.reshape(count, lk, dv)
+    grad_q = np.empty((count, lq, d), q.dtype) if needs[0] else None
+    grad_k = np.empty((count, lk, d), k.dtype) if needs[1] else None
+    grad_v = np.empty((count, lk, dv), v.dtype) if needs[2] else None
+    for b in _blocks(count, lq, lk):
+        if grad_v is not None:
+            np.matmul(p3[b].swapaxes(-1, -2), g3[b], out=grad_v[b])
+        if grad_q is None and grad_k is None:
+            continue
+        grad_scores = g3[b] @ v3[b].swapaxes(-1, -2)
+        kernel("masked_softmax_backward")(grad_scores, p3[b], out=grad_scores)
+        if grad_q is not None:
+            np.matmul(grad_scores, k3[b], out=grad_q[b])
+        if grad_k is not None:
+            np.matmul(grad_scores.swapaxes(-1, -2), q3[b], out=grad_k[b])
+    shaped = [None if g is None else g.reshape(lead + g.shape[1:]) for g in (grad_q, grad_k, grad_v)]
+    return tuple(shaped)
 
 
 # ---- masks -----------------------------------------------------------------------------------
