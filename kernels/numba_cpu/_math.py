@@ -35,8 +35,8 @@ error below 1e-15; float32 below 3e-7).
 GELU needs the normal CDF, so erfc is here too, in the one-formula form of the NumPy reference
 (``scratchgen/ops/activations.py`` derives it): erfc(z) = t exp(-zh^2) exp(P(2t - 1) - (z - zh)(z + zh)),
 t = 2 / (2 + z), zh = floor(256 z) / 256, with that file's coefficients (26 in float64, 12 in
-float32) in Horner form: multiplies, adds, one division, one floor and two of our exps, all
-vectorisable. ``normal_cdf``, ``normal_pdf`` and the GELU functions (exact and tanh forms, and
+float32) in Horner form: multiplies, adds, one division, one floor and two of our exps (of
+non-positive arguments), all vectorisable. ``normal_cdf``, ``normal_pdf`` and the GELU functions (exact and tanh forms, and
 their derivatives) are built on it, with their constants in the argument's precision.
 
 Caution when editing: Numba's on-disk cache checks only the kernel's own source file, not
@@ -281,7 +281,9 @@ def _build(F):
         t = two / (two + clamped)
         high = np.floor(clamped * split) * inv_split
         p = erfc_poly(two * t - one) - (clamped - high) * (clamped + high)
-        return t * exp(-(high * high)) * exp(p)
+        # both exponents are <= 0: P(y) = log(erfc(z) e^{z^2} / t) falls from 0 at z = 0 to
+        # log(1 / (2 sqrt pi)) as z -> infinity
+        return t * exp_nonpositive(-(high * high)) * exp_nonpositive(p)
 
     @inline
     def normal_cdf(x):
