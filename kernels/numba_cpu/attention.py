@@ -12,6 +12,8 @@ divide), each through memory; here a row of L values stays in cache for its thre
 The mask broadcasts to (..., L) in many ways (a causal (L, L), a padding (N, 1, 1, L)); rather
 than materialising it at the scores' full size, ``mask_rows`` keeps its distinct rows once,
 (R', L), and an index (R,) saying which one each score row uses: R integers instead of R L bools.
+It also gives each mask row the span [start, stop) from its first to its last allowed entry;
+outside it the row is simply 0, so a causal mask's row i computes i + 1 exponentials, not L.
 """
 from __future__ import annotations
 
@@ -28,13 +30,17 @@ from ._jit import host_float_arrays, inline, jit
 
 
 def mask_rows(mask, shape):
-    """``(rows (R', L) bool, index (R,) int64)`` with mask broadcast to ``shape`` row r = rows[index[r]]."""
+    """``(rows (R', L) bool, index (R,), start (R',), stop (R',))``: the mask broadcast to ``shape`` has
+    row r = rows[index[r]], whose allowed entries all lie in [start, stop) (an empty span if none)."""
     length = shape[-1]
     mask = mask.reshape((1,) * (len(shape) - mask.ndim) + mask.shape)
-    rows = np.ascontiguousarray(np.broadcast_to(mask, mask.shape[:-1] + (length,)))
-    lead = rows.shape[:-1]
+    rows = np.ascontiguousarray(np.broadcast_to(mask, mask.shape[:-1] + (length,))).reshape(-1, length)
+    lead = mask.shape[:-1]
     index = np.broadcast_to(np.arange(math.prod(lead), dtype=np.int64).reshape(lead), tuple(shape[:-1]))
-    return rows.reshape(-1, length), np.ascontiguousarray(index).reshape(-1)
+    some = rows.any(axis=1)
+    start = np.where(some, rows.argmax(axis=1), 0)
+    stop = np.where(some, length - rows[:, ::-1].argmax(axis=1), 0)
+    return rows, np.ascontiguousarray(index).reshape(-1), start, stop
 
 
 @inline
@@ -61,34 +67,39 @@ def _row_max(row, allowed, minus_inf):
 
 
 @inline
-def _softmax_row(row, allowed, one, minus_inf):
+def _softmax_row(row, allowed, start, stop, one, minus_inf):
     """row := softmax of row over its allowed entries, 0 elsewhere; all 0 if nothing is allowed.
 
-    ``one``, ``minus_inf``: in the data's dtype. Numba types a bare ``0.0`` or ``1.0 / float32``
-    as float64, which would sum and scale a float32 row at half the vector width. Every entry
-    goes through exp and a select (no branch), so the loop vectorises whatever the mask.
+    Only [start, stop) can hold allowed entries. ``one``, ``minus_inf``: in the data's dtype
+    (Numba types a bare ``0.0`` or ``1.0 / float32`` as float64, which would sum and scale a
+    float32 row at half the vector width). Inside the span every entry goes through exp and a
+    select, not a branch, so the loop vectorises whatever the mask.
     """
-    m = _row_max(row, allowed, minus_inf)
     zero = one - one
+    row[:start] = zero
+    row[stop:] = zero
+    span, ok = row[start:stop], allowed[start:stop]
+    m = _row_max(span, ok, minus_inf)
     if m == minus_inf:
-        row[:] = zero
+        span[:] = zero
         return
     total = zero
-    for j in range(row.size):
-        e = _math.exp_nonpositive(row[j] - m)
-        e = e if allowed[j] else zero
-        row[j] = e
+    for j in range(span.size):
+        e = _math.exp_nonpositive(span[j] - m)
+        e = e if ok[j] else zero
+        span[j] = e
         total += e
     scale = one / total
-    for j in range(row.size):
-        row[j] *= scale
+    for j in range(span.size):
+        span[j] *= scale
 
 
 @jit(fma=True, reassociate=True)
-def _masked_softmax_rows(x, mask, mask_index, one, minus_inf):
-    """In place on x: (R, L); row r uses mask row mask_index[r]."""
+def _masked_softmax_rows(x, mask, mask_index, start, stop, one, minus_inf):
+    """In place on x: (R, L); row r uses mask row mask_index[r] and its span."""
     for r in prange(x.shape[0]):
-        _softmax_row(x[r], mask[mask_index[r]], one, minus_inf)
+        i = mask_index[r]
+        _softmax_row(x[r], mask[i], start[i], stop[i], one, minus_inf)
 
 
 @inline
