@@ -31,9 +31,10 @@ Backward, with G = dL/dO (the one non-obvious step is the softmax Jacobian):
 The softmax line is the Jacobian diag(p) - p p^T of each row applied to a vector, which costs
 O(L) per row: the (L, L) Jacobian of a row (an (..., Lq, Lk, Lk) tensor for all rows) is never
 formed. Masked entries have P = 0, so they get gradient 0 with no special case, and so does a
-fully masked row. Everything is four batched GEMMs plus two fused softmax kernels
-(``masked_softmax_forward`` / ``masked_softmax_backward``, which the Numba and GPU backends
-replace).
+fully masked row. Everything is six batched GEMMs (two forward, four backward) plus two fused
+softmax kernels (``masked_softmax_forward`` / ``masked_softmax_backward``, which the Numba and
+GPU backends replace). The scale is applied to q (L/d times fewer multiplications than to S),
+and the saved q is the scaled one: dL/dk = dL/dS^T (scale q) then needs no extra factor.
 """
 from __future__ import annotations
 
