@@ -18,6 +18,11 @@ no extra reduction op is timed. Both libraries get identical input values.
     conv_transpose2d        (N, 128, 7, 7) -> 64, k4 s2 p1                      DCGAN generator
     conv_transpose2d_out    (N, 64, 14, 14) -> 1, k4 s2 p1
     sigmoid_bce_with_logits (N, 784) logits and targets, sum / N                VAE reconstruction
+    attention_L64           q, k, v (N, 4, 64, 32): 4 heads of width 32 (E = 128)  transformer self-attention
+    attention_L128          q, k, v (N, 4, 128, 32)
+    attention_causal_L128   the same with is_causal=True                        decoder self-attention
+    layer_norm              (N 128, 128) with weight and bias                   transformer, N sequences of 128
+    gelu                    (N 128, 512)                                        transformer feed-forward
 
 ``run`` returns rows in the harness's format: median time per call, spread, the first call
 apart, the peer's times and the median of the A/B pair ratios (below 1: scratchgen faster).
@@ -132,6 +137,63 @@ def _bce_case(batch=128, d=784) -> OpCase:
     return OpCase("sigmoid_bce_with_logits", batch, lambda n: f"{n}x{d}", inputs, ours, peer)
 
 
+def _attention_case(name, length, heads=4, head_dim=32, batch=32, causal=False) -> OpCase:
+    shape = (heads, length, head_dim)
+
+    def inputs(n, rng):
+        return {"q": _normal(rng, n, *shape), "k": _normal(rng, n, *shape), "v": _normal(rng, n, *shape),
+                "grad_out": _normal(rng, n, *shape)}
+
+    def ours(t):
+        import scratchgen as sg
+
+        return sg.scaled_dot_product_attention(t["q"], t["k"], t["v"], is_causal=causal)
+
+    def peer(t):
+        import torch.nn.functional as F
+
+        return F.scaled_dot_product_attention(t["q"], t["k"], t["v"], is_causal=causal)
+
+    # Six GEMMs of N heads (L x L x head_dim): q k^T and P v forward, four in the backward.
+    return OpCase(name, batch, lambda n: f"{n}x{heads}x{length}x{head_dim}{' causal' if causal else ''}", inputs, ours, peer,
+                  lambda n: 6 * 2.0 * n * heads * length * length * head_dim)
+
+
+def _layer_norm_case(batch=32, length=128, width=128) -> OpCase:
+    def inputs(n, rng):
+        return {"x": _normal(rng, n * length, width), "weight": 1 + _normal(rng, width, scale=0.1),
+                "bias": _normal(rng, width, scale=0.1), "grad_out": _normal(rng, n * length, width)}
+
+    def ours(t):
+        import scratchgen as sg
+
+        return sg.layer_norm(t["x"], t["weight"], t["bias"])
+
+    def peer(t):
+        import torch.nn.functional as F
+
+        return F.layer_norm(t["x"], (width,), t["weight"], t["bias"])
+
+    return OpCase("layer_norm", batch, lambda n: f"{n * length}x{width}", inputs, ours, peer)
+
+
+def _gelu_case(batch=32, length=128, width=512) -> OpCase:
+    def inputs(n, rng):
+        return {"x": _normal(rng, n * length, width, scale=2.0), "grad_out": _normal(rng, n * length, width)}
+
+    def ours(t):
+        import scratchgen as sg
+
+        return sg.gelu(t["x"])
+
+    def peer(t):
+        import torch.nn.functional as F
+
+        return F.gelu(t["x"])
+
+    return OpCase("gelu", batch, lambda n: f"{n * length}x{width}", inputs, ours, peer)
+
+
 CASES: Tuple[OpCase, ...] = (
     _linear_case(),
     _conv_case("conv2d_k3", 1, 32, 28, 3, 1, 1),
@@ -141,6 +203,11 @@ CASES: Tuple[OpCase, ...] = (
     _conv_transpose_case("conv_transpose2d", 128, 64, 7, 4, 2, 1),
     _conv_transpose_case("conv_transpose2d_out", 64, 1, 14, 4, 2, 1),
     _bce_case(),
+    _attention_case("attention_L64", 64),
+    _attention_case("attention_L128", 128),
+    _attention_case("attention_causal_L128", 128, causal=True),
+    _layer_norm_case(),
+    _gelu_case(),
 )
 
 

@@ -9,13 +9,15 @@ versions of a kernel side by side::
     kernels/cupy_backend/  CuPy ElementwiseKernel / RawKernel / fused kernels  backend "cupy"
 
     family           references in                 kernels
-    activations      scratchgen/ops/activations.py  sigmoid tanh relu leaky_relu softplus (forward, backward)
+    activations      scratchgen/ops/activations.py  sigmoid tanh relu leaky_relu softplus gelu gelu_tanh
+                                                    (forward, backward)
     losses           scratchgen/ops/losses.py       sigmoid_bce_with_logits (forward, backward)
     divergences      scratchgen/ops/divergences.py  gaussian_kl_standard, reparameterize, contractive_penalty
     optim            scratchgen/optim.py            adam_update (fused over all parameters), sgd_update
     rbm              scratchgen/ops/rbm.py          rbm_sample_hidden/visible, rbm_gibbs_step, rbm_cd_statistics
     conv             scratchgen/ops/conv.py         im2col col2im conv_to_columns conv_from_columns conv_batch_last
-    normalization    scratchgen/ops/normalization.py  batch_norm (forward, backward)
+    normalization    scratchgen/ops/normalization.py  batch_norm layer_norm (forward, backward)
+    attention        scratchgen/ops/attention.py    masked_softmax (forward, backward)
     gemm             (numba_cuda only)              a tiled shared-memory GEMM for learners
 
 Importing a subpackage registers its kernels with ``scratchgen.backend.register_kernel(name,
@@ -37,5 +39,8 @@ What each backend leaves to the NumPy reference, and why (``scratchgen.backend.f
   CuPy (its fallback), matmuls on cuBLAS. ``scratchgen.kernels.ptxcheck`` compiles every kernel for a
   real GPU architecture without one (the simulator cannot catch type errors).
 * cupy: the conv layout changes and batch norm are the reference running on CuPy arrays (its
-  im2col and col2im are ours; CuPy's transposes and reductions are already single kernels).
+  im2col and col2im are ours; CuPy's transposes and reductions are already single kernels). Layer
+  norm and the masked softmax are RawModules (a block per row), GELU ElementwiseKernels on CUDA's erfc.
+* attention itself (``scaled_dot_product_attention``) is GEMMs around the masked softmax
+  kernels on every backend; on host arrays the op runs it over L2-sized blocks of heads.
 """

@@ -184,6 +184,53 @@ def _batch_norm_backward(rng, dt, dim):
             _uniform(rng, dt, c) + dt.type(0.5), bool(dim(0, 1)))
 
 
+def _layer_norm_forward(rng, dt, dim):
+    rows, width = dim(1, 5), dim(1, 9)
+    weight = _normal(rng, dt, width) if dim(0, 1) else None
+    bias = _normal(rng, dt, width) if dim(0, 1) else None
+    return _normal(rng, dt, rows, width) * dt.type(2) + dt.type(1), weight, bias, 1e-5
+
+
+def _layer_norm_backward(rng, dt, dim):
+    rows, width = dim(1, 5), dim(1, 9)
+    x = _normal(rng, dt, rows, width) * dt.type(2) + dt.type(1)
+    mean, inv_std = x.mean(axis=1), _uniform(rng, dt, rows) + dt.type(0.5)
+    weight = _normal(rng, dt, width) if dim(0, 1) else None
+    return (_normal(rng, dt, rows, width), x, mean, inv_std, weight, bool(dim(0, 1)), bool(dim(0, 1)), bool(dim(0, 1)))
+
+
+def _scores_shape(dim):
+    """(batch, heads, Lq, Lk)-like score shapes, small: the CUDA simulator runs a block per row."""
+    return dim(1, 2), dim(1, 2), dim(1, 3), dim(1, 7)
+
+
+def _softmax_mask(rng, shape, kind):
+    """None, a causal (Lq, Lk), a padding (N, 1, 1, Lk) or a full random mask (some rows fully masked)."""
+    n, h, lq, lk = shape
+    if kind == 0:
+        return None
+    if kind == 1:
+        return np.arange(lq)[:, None] >= np.arange(lk)[None, :]
+    if kind == 2:
+        return rng.random((n, 1, 1, lk)) < 0.7
+    return rng.random(shape) < 0.6
+
+
+def _masked_softmax_forward(rng, dt, dim):
+    shape = _scores_shape(dim)
+    return _normal(rng, dt, *shape) * dt.type(4), _softmax_mask(rng, shape, dim(0, 3))
+
+
+def _masked_softmax_backward(rng, dt, dim):
+    """(grad, y) with y a masked softmax of unit-scale scores: a near one-hot y would make the whole
+    output g - sum(g y) ~ 0 a cancellation, where float32 rounding order alone exceeds 1e-5."""
+    shape = _scores_shape(dim)
+    from scratchgen.ops.attention import masked_softmax_forward
+
+    y = masked_softmax_forward(_normal(rng, dt, *shape), _softmax_mask(rng, shape, dim(0, 3)))
+    return _normal(rng, dt, *shape), y
+
+
 def _parameters(rng, dt, dim):
     count = dim(1, 3)
     return [_normal(rng, dt, dim(1, 6), dim(1, 5)) if i % 2 == 0 else _normal(rng, dt, dim(1, 7)) for i in range(count)]
@@ -241,6 +288,14 @@ CASES: Dict[str, Callable] = {
     "conv_from_columns": _conv_from_columns,
     "batch_norm_forward": _batch_norm_forward,
     "batch_norm_backward": _batch_norm_backward,
+    "layer_norm_forward": _layer_norm_forward,
+    "layer_norm_backward": _layer_norm_backward,
+    "gelu_forward": _unary(4.0),
+    "gelu_backward": _grad_and(_unary(4.0)),
+    "gelu_tanh_forward": _unary(4.0),
+    "gelu_tanh_backward": _grad_and(_unary(4.0)),
+    "masked_softmax_forward": _masked_softmax_forward,
+    "masked_softmax_backward": _masked_softmax_backward,
     "adam_update": _adam,
     "sgd_update": _sgd,
 }

@@ -16,10 +16,16 @@ PACKAGE = "scratchgen.kernels"
 
 
 def mount_source_kernels() -> None:
-    """Make ``scratchgen.kernels`` importable from ``<checkout>/kernels`` if nothing else provides it."""
-    if PACKAGE in sys.modules or importlib.util.find_spec(PACKAGE) is not None:
-        return  # installed (wheel or editable) or already mounted
-    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+    """Make ``scratchgen.kernels`` the ``kernels/`` folder beside this ``scratchgen/`` folder.
+
+    An installed wheel has ``scratchgen/kernels`` itself, and is left alone. A checkout mounts
+    its own sibling folder even when an editable install of *another* checkout would map the name
+    elsewhere: this checkout's kernels go with this checkout's ops.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    if PACKAGE in sys.modules or os.path.isdir(os.path.join(here, "kernels")):
+        return  # already mounted, or installed in place
+    folder = os.path.join(os.path.dirname(here), "kernels")
     init = os.path.join(folder, "__init__.py")
     if not os.path.isfile(init):
         return  # no kernels at all: only the numpy backend can run, and set_backend says so

@@ -16,8 +16,8 @@ What is proved, on every registered case (sampled only where said):
 * every model-loss case, checked along 2 random directions per parameter (a sample, to keep the
   test at a few seconds): the same with the op that produces the loss (the root of the graph)
   perturbed - one op wrong by 1e-7, seen through the whole model;
-* "fast" passes every one of those 1e-7 perturbations, and on three cases catches 2e-6 but
-  passes 1e-6.
+* "fast" (the default) is not that sharp: on three cases it catches 2e-6 but passes 1e-6 (where
+  a gradient element is small, its truncation error is relatively large, and it may notice less).
 
 Measured smallest relative perturbation caught, on every op case (each op class alone):
 fast 2e-6, richardson 2e-8, complex 2e-9 where it applies (33 of 70 cases); half that on sub. On
@@ -132,7 +132,6 @@ def test_sharp_methods_catch_1e_7_in_each_op_of_every_op_case(name):
         for cls in classes:
             result = passes(name, method, [cls], 1e-7)
             assert not result.passed, f"{name} {method}: {cls.name()}.backward wrong by 1e-7 passed ({result})"
-    assert passes(name, "fast", classes, 1e-7).passed  # the same error passes the default
 
 
 @pytest.mark.parametrize("name", MODEL_CASES)
@@ -143,7 +142,6 @@ def test_richardson_catches_1e_7_in_the_loss_op_of_every_model_case(name):
     sampled = dict(mode="directions", directions=2)
     assert passes(name, "richardson", **sampled).passed
     assert not passes(name, "richardson", [root], 1e-7, **sampled).passed, f"{name}: {root.name()}.backward wrong by 1e-7 passed"
-    assert passes(name, "fast", [root], 1e-7, **sampled).passed
 
 
 def test_fast_catches_2e_6_and_misses_1e_6():

@@ -1,7 +1,8 @@
 """Elementwise activations as ``cupy.ElementwiseKernel``: one fused kernel per formula.
 
 Each body is the reference's formula for one element in CUDA C++ (``T`` is the dtype). CuPy
-broadcasts the arguments and allocates the outputs.
+broadcasts the arguments and allocates the outputs. GELU's normal CDF is CUDA's own erfc:
+Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails.
 """
 from __future__ import annotations
 
@@ -28,6 +29,21 @@ _softplus_forward = cupy.ElementwiseKernel(
 _softplus_backward = cupy.ElementwiseKernel(
     "T g, T x", "T out", "T e = exp(-fabs(x)); out = g * ((x >= (T)0 ? (T)1 : e) / ((T)1 + e));",
     "sg_softplus_backward")
+
+# GELU: Phi(x) = erfc(-x / sqrt 2) / 2, phi(x) = exp(-x^2 / 2) / sqrt(2 pi); the tanh form as x sigmoid(2u).
+_gelu_forward = cupy.ElementwiseKernel(
+    "T x", "T y", "y = x * ((T)0.5 * erfc(-x * (T)0.7071067811865476));", "sg_gelu_forward")
+_gelu_backward = cupy.ElementwiseKernel(
+    "T g, T x", "T out",
+    "out = g * ((T)0.5 * erfc(-x * (T)0.7071067811865476) + x * (T)0.3989422804014327 * exp((T)-0.5 * x * x));",
+    "sg_gelu_backward")
+GELU_TANH_GATE = ("T u2 = (T)1.5957691216057308 * (x + (T)0.044715 * x * x * x); T e = exp(-fabs(u2));"
+                  "T s = (u2 >= (T)0 ? (T)1 : e) / ((T)1 + e);")  # s = sigmoid(2u), 2 sqrt(2/pi) = 1.5957...
+_gelu_tanh_forward = cupy.ElementwiseKernel("T x", "T y", GELU_TANH_GATE + "y = x * s;", "sg_gelu_tanh_forward")
+_gelu_tanh_backward = cupy.ElementwiseKernel(
+    "T g, T x", "T out",
+    GELU_TANH_GATE + "out = g * (s + (T)1.5957691216057308 * x * s * ((T)1 - s) * ((T)1 + (T)0.134145 * x * x));",
+    "sg_gelu_tanh_backward")
 
 
 def _run(kernel, reference_fn, *arrays, scalars=()):
@@ -80,3 +96,23 @@ def softplus_forward(x):
 @register_kernel("softplus_backward", backend="cupy")
 def softplus_backward(grad, x):
     return _run(_softplus_backward, reference.softplus_backward, grad, x)
+
+
+@register_kernel("gelu_forward", backend="cupy")
+def gelu_forward(x):
+    return _run(_gelu_forward, reference.gelu_forward, x)
+
+
+@register_kernel("gelu_backward", backend="cupy")
+def gelu_backward(grad, x):
+    return _run(_gelu_backward, reference.gelu_backward, grad, x)
+
+
+@register_kernel("gelu_tanh_forward", backend="cupy")
+def gelu_tanh_forward(x):
+    return _run(_gelu_tanh_forward, reference.gelu_tanh_forward, x)
+
+
+@register_kernel("gelu_tanh_backward", backend="cupy")
+def gelu_tanh_backward(grad, x):
+    return _run(_gelu_tanh_backward, reference.gelu_tanh_backward, grad, x)

@@ -22,7 +22,7 @@ except ImportError as error:  # pragma: no cover - exercised by monkeypatching i
 
 from scratchgen.backend import BackendUnavailableError
 
-from . import activations, conv, divergences, losses, normalization, optim, rbm  # noqa: F401,E402  (register)
+from . import activations, attention, conv, divergences, losses, normalization, optim, rbm  # noqa: F401,E402  (register)
 
 MIN_NUMBA = (0, 61)
 

@@ -8,6 +8,9 @@ of ``_math.py``, so the loops keep NumPy's SIMD width as well, in the data's own
 tanh is the exception: NumPy's own AVX-512 ``tanh`` is a single pass already, and our expm1
 route (tanh|x| = -t / (2 + t), t = expm1(-2|x|)) cannot beat it, so the numba backend keeps
 NumPy's ``tanh_forward`` (the version here stays for benchmarks and parity tests).
+
+GELU is where fusing pays most: the exact form's erfc is ~60 array passes in NumPy (a
+26-term polynomial and two exps) and one pass here, with ``_math.normal_cdf`` inlined.
 """
 from __future__ import annotations
 
@@ -90,6 +93,33 @@ def _softplus_backward(grad, x, out):
         out[i] = grad[i] * _math.sigmoid(x[i])
 
 
+@jit(fma=True)
+def _gelu_forward(x, out):
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = v * _math.normal_cdf(v)
+
+
+@jit(fma=True)
+def _gelu_backward(grad, x, out):
+    for i in prange(grad.size):
+        v = x[i]
+        out[i] = grad[i] * (_math.normal_cdf(v) + v * _math.normal_pdf(v))
+
+
+@jit(fma=True)
+def _gelu_tanh_forward(x, out):
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = v * _math.gelu_tanh_gate(v)
+
+
+@jit(fma=True)
+def _gelu_tanh_backward(grad, x, out):
+    for i in prange(grad.size):
+        out[i] = grad[i] * _math.gelu_tanh_grad(x[i])
+
+
 # ---- the registered kernels: same signatures as scratchgen/ops/activations.py ---------------
 
 
@@ -142,3 +172,23 @@ def softplus_forward(x):
 @register_kernel("softplus_backward", backend="numba")
 def softplus_backward(grad, x):
     return run_elementwise(_softplus_backward, reference.softplus_backward, grad, x)
+
+
+@register_kernel("gelu_forward", backend="numba")
+def gelu_forward(x):
+    return run_elementwise(_gelu_forward, reference.gelu_forward, x)
+
+
+@register_kernel("gelu_backward", backend="numba")
+def gelu_backward(grad, x):
+    return run_elementwise(_gelu_backward, reference.gelu_backward, grad, x)
+
+
+@register_kernel("gelu_tanh_forward", backend="numba")
+def gelu_tanh_forward(x):
+    return run_elementwise(_gelu_tanh_forward, reference.gelu_tanh_forward, x)
+
+
+@register_kernel("gelu_tanh_backward", backend="numba")
+def gelu_tanh_backward(grad, x):
+    return run_elementwise(_gelu_tanh_backward, reference.gelu_tanh_backward, grad, x)

@@ -16,6 +16,23 @@ Feature batches (L = 1, BatchNorm1d after a Linear layer) have each channel's va
 in memory; walking one channel at a time would gather. For them the loops run row by row and
 keep C running sums side by side (the loop over channels is the vectorised one).
 The running statistics (C,) are updated exactly as the reference does.
+
+Layer normalisation, x: (M, D) rows (each example's features, contiguous): one row is one
+iteration of the parallel loop, in cache from its first read to its last write.
+
+    forward:  mean and variance of the row (two passes), then y = (x - mean) inv_std w + b in
+              one pass (the only (M, D) array written; the backward recomputes xhat)
+    backward: per row, sum gw and sum gw xhat (gw = g w), then dx = inv_std (gw - mean - xhat mean');
+              dw = sum over rows of g xhat and db = sum over rows of g are column sums, which
+              every thread would race on: rows go in fixed chunks, each chunk adds into its own
+              float64 row of a (chunks, D) array, and NumPy adds the chunks up at the end
+              (the same result for any thread count).
+
+Row sums are accumulated in the data's dtype, so a float32 row is summed 8 lanes at a time
+(D is a few hundred, where the vectorised sum's 8 partial sums are as accurate as the NumPy
+reference's pairwise one). Numba types ``float32 / int`` and ``1.0 / float32`` as float64, so
+the loops get ``zero`` and ``inv_width`` = 1/D as scalars of the data's dtype, and row
+statistics round-trip through their float32 output arrays before use.
 """
 from __future__ import annotations
 
@@ -193,3 +210,87 @@ def batch_norm_backward(grad, xhat, gamma, inv_std, training,
         else:
             _input_grad(grad, xhat, scale, mean_g, mean_gx, bool(training), grad_x)
     return grad_x, (grad_gamma if needs_gamma_grad else None), (grad_beta if needs_beta_grad else None)
+
+
+# ---- layer norm ----------------------------------------------------------------------------------
+@jit(fma=True, reassociate=True)
+def _layer_norm_rows(x, weight, bias, eps, zero, inv_width, y, mean, inv_std):
+    rows, width = x.shape
+    for r in prange(rows):
+        total = zero
+        for j in range(width):
+            total += x[r, j]
+        m = total * inv_width
+        squares = zero
+        for j in range(width):
+            d = x[r, j] - m
+            squares += d * d
+        mean[r] = m
+        inv_std[r] = 1.0 / np.sqrt(squares * inv_width + eps)
+        s = inv_std[r]  # read back: in the data's dtype
+        for j in range(width):
+            y[r, j] = (x[r, j] - m) * s * weight[j] + bias[j]
+
+
+@jit(fma=True, reassociate=True)
+def _layer_norm_backward_rows(grad, x, mean, inv_std, weight, chunk, need_input, need_params, zero, inv_width,
+                              grad_x, partial_w, partial_b):
+    rows, width = grad.shape
+    for c in prange(partial_w.shape[0]):
+        for r in range(c * chunk, min(rows, (c + 1) * chunk)):
+            m, s = mean[r], inv_std[r]
+            if need_input:
+                sum_g, sum_gx = zero, zero
+                for j in range(width):
+                    gw = grad[r, j] * weight[j]
+                    sum_g += gw
+                    sum_gx += gw * ((x[r, j] - m) * s)
+                mean_g, mean_gx = sum_g * inv_width, sum_gx * inv_width
+                for j in range(width):
+                    grad_x[r, j] = (grad[r, j] * weight[j] - mean_g - (x[r, j] - m) * s * mean_gx) * s
+            if need_params:
+                for j in range(width):
+                    partial_w[c, j] += grad[r, j] * ((x[r, j] - m) * s)
+                    partial_b[c, j] += grad[r, j]
+
+
+LAYER_NORM_CHUNKS = 64  # at most this many row chunks (partial column sums) per backward
+
+
+@register_kernel("layer_norm_forward", backend="numba")
+def layer_norm_forward(x, weight, bias, eps):
+    present = [a for a in (weight, bias) if a is not None]
+    if not host_float_arrays(x, *present) or x.ndim != 2 or x.size == 0:
+        return reference.layer_norm_forward(x, weight, bias, eps)
+    x = np.ascontiguousarray(x)
+    rows, width = x.shape
+    weight = np.ones(width, x.dtype) if weight is None else np.ascontiguousarray(weight)
+    bias = np.zeros(width, x.dtype) if bias is None else np.ascontiguousarray(bias)
+    y, mean, inv_std = np.empty_like(x), np.empty(rows, x.dtype), np.empty(rows, x.dtype)
+    scalar = x.dtype.type
+    _layer_norm_rows(x, weight, bias, scalar(eps), scalar(0), scalar(1 / width), y, mean, inv_std)
+    return y, mean, inv_std
+
+
+@register_kernel("layer_norm_backward", backend="numba")
+def layer_norm_backward(grad, x, mean, inv_std, weight, needs_input_grad=True, needs_weight_grad=True,
+                        needs_bias_grad=True):
+    present = [weight] if weight is not None else []
+    if not host_float_arrays(grad, x, mean, inv_std, *present) or grad.ndim != 2 or grad.size == 0:
+        return reference.layer_norm_backward(grad, x, mean, inv_std, weight, needs_input_grad, needs_weight_grad,
+                                             needs_bias_grad)
+    grad, x = np.ascontiguousarray(grad), np.ascontiguousarray(x)
+    rows, width = grad.shape
+    needs_weight_grad = needs_weight_grad and weight is not None
+    need_params = needs_weight_grad or needs_bias_grad
+    weight = np.ones(width, grad.dtype) if weight is None else np.ascontiguousarray(weight)
+    chunk = -(-rows // LAYER_NORM_CHUNKS)
+    chunks = -(-rows // chunk)
+    partial_w = np.zeros((chunks, width if need_params else 0))  # (chunks, 0) when not needed
+    partial_b = np.zeros_like(partial_w)
+    grad_x = np.empty_like(grad) if needs_input_grad else np.empty((0, width), grad.dtype)
+    _layer_norm_backward_rows(grad, x, mean, inv_std, weight, chunk, bool(needs_input_grad), need_params,
+                              grad.dtype.type(0), grad.dtype.type(1 / width), grad_x, partial_w, partial_b)
+    grad_weight = partial_w.sum(axis=0).astype(grad.dtype) if needs_weight_grad else None
+    grad_bias = partial_b.sum(axis=0).astype(grad.dtype) if needs_bias_grad else None
+    return (grad_x if needs_input_grad else None), grad_weight, grad_bias

@@ -20,7 +20,7 @@ except ImportError as error:  # pragma: no cover - exercised by monkeypatching i
 from scratchgen.backend import BackendUnavailableError
 
 from ._launch import PTX_CHECK, SIMULATED
-from . import activations, conv, divergences, losses, normalization, optim, rbm  # noqa: F401,E402  (register)
+from . import activations, attention, conv, divergences, losses, normalization, optim, rbm  # noqa: F401,E402  (register)
 
 
 def _driver_problem() -> str:

@@ -4,6 +4,10 @@ Each kernel is the scalar formula of the reference inside a grid-stride loop. On
 transcendentals come from CUDA's libdevice (``math.exp`` compiles to ``__nv_exp``), accurate
 to an ulp or two; these kernels are limited by memory bandwidth, not arithmetic, so the only
 thing that matters for speed is touching each byte once.
+
+GELU's normal CDF is libdevice's erfc: Phi(x) = 0.5 erfc(-x / sqrt 2), accurate in both tails
+(erfc of a negative argument is 2 - erfc(|x| / sqrt 2) without cancellation); the CPU backends
+need their own erfc (``scratchgen/ops/activations.py``), the GPU has one.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from numba import cuda
 
 from scratchgen.backend import register_kernel
 from scratchgen.ops import activations as reference
+from scratchgen.ops.activations import GELU_TANH_CUBIC, GELU_TANH_SCALE, INV_SQRT_2PI, SQRT_HALF
 
 from ._launch import run_elementwise
 
@@ -93,6 +98,41 @@ def _softplus_backward(grad, x, out):
         out[i] = grad[i] * sigmoid(x[i])
 
 
+@cuda.jit(device=True, inline=True)
+def gelu_tanh_gate(x):
+    """sigmoid(2u) = (1 + tanh u) / 2, u = sqrt(2/pi) (x + 0.044715 x^3)."""
+    return sigmoid(2.0 * GELU_TANH_SCALE * (x + GELU_TANH_CUBIC * x * x * x))
+
+
+@cuda.jit
+def _gelu_forward(x, out):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        v = x[i]
+        out[i] = v * (0.5 * math.erfc(-v * SQRT_HALF))
+
+
+@cuda.jit
+def _gelu_backward(grad, x, out):
+    for i in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
+        v = x[i]
+        out[i] = grad[i] * (0.5 * math.erfc(-v * SQRT_HALF) + v * INV_SQRT_2PI * math.exp(-0.5 * v * v))
+
+
+@cuda.jit
+def _gelu_tanh_forward(x, out):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        v = x[i]
+        out[i] = v * gelu_tanh_gate(v)
+
+
+@cuda.jit
+def _gelu_tanh_backward(grad, x, out):
+    for i in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
+        v = x[i]
+        s = gelu_tanh_gate(v)
+        out[i] = grad[i] * (s + 2.0 * GELU_TANH_SCALE * v * s * (1.0 - s) * (1.0 + 3.0 * GELU_TANH_CUBIC * v * v))
+
+
 @register_kernel("sigmoid_forward", backend="numba-cuda")
 def sigmoid_forward(x):
     return run_elementwise(_sigmoid_forward, reference.sigmoid_forward, x)
@@ -141,3 +181,23 @@ def softplus_forward(x):
 @register_kernel("softplus_backward", backend="numba-cuda")
 def softplus_backward(grad, x):
     return run_elementwise(_softplus_backward, reference.softplus_backward, grad, x)
+
+
+@register_kernel("gelu_forward", backend="numba-cuda")
+def gelu_forward(x):
+    return run_elementwise(_gelu_forward, reference.gelu_forward, x)
+
+
+@register_kernel("gelu_backward", backend="numba-cuda")
+def gelu_backward(grad, x):
+    return run_elementwise(_gelu_backward, reference.gelu_backward, grad, x)
+
+
+@register_kernel("gelu_tanh_forward", backend="numba-cuda")
+def gelu_tanh_forward(x):
+    return run_elementwise(_gelu_tanh_forward, reference.gelu_tanh_forward, x)
+
+
+@register_kernel("gelu_tanh_backward", backend="numba-cuda")
+def gelu_tanh_backward(grad, x):
+    return run_elementwise(_gelu_tanh_backward, reference.gelu_tanh_backward, grad, x)

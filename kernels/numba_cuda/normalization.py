@@ -12,16 +12,22 @@ and are added pairwise in log2(threads) steps (a tree reduction):
 Two passes, as in the reference (mean, then the sum of squared deviations from it), so no
 E[x^2] - E[x]^2 cancellation. Sums are accumulated in float64. The normalisation and the
 input gradient are elementwise kernels over all N C L values.
+
+Layer normalisation, x: (M, D), is the same with the axes swapped: one block per *row*
+(blocks stride over the rows), its statistics by the same tree reduction, and the row written
+by the same block. Its weight and bias gradients are column sums over the rows: one thread
+per column, walking down it (adjacent threads read adjacent addresses).
 """
 from __future__ import annotations
 
+import math
 
 from numba import cuda, float64
 
 from scratchgen.backend import get_array_module, register_kernel
 from scratchgen.ops import normalization as reference
 
-from ._launch import THREADS, configure, device_float_arrays, launch
+from ._launch import MAX_BLOCKS, THREADS, configure, device_float_arrays, launch
 
 _BLOCK = THREADS  # threads per channel block; a power of two
 
@@ -144,3 +150,95 @@ def batch_norm_backward(grad, xhat, gamma, inv_std, training,
         grad_x = xp.empty_like(grad)
         launch(_input_grad, grad.size)(grad, xhat, scale, mean_g, mean_gx, bool(training), grad_x)
     return grad_x, (grad_gamma if needs_gamma_grad else None), (grad_beta if needs_beta_grad else None)
+
+
+# ---- layer norm ----------------------------------------------------------------------------------
+@cuda.jit
+def _layer_norm_rows(x, weight, bias, eps, y, mean, inv_std):
+    rows, width = x.shape
+    partial = cuda.shared.array(_BLOCK, float64)
+    t, step = cuda.threadIdx.x, cuda.blockDim.x
+    for r in range(cuda.blockIdx.x, rows, cuda.gridDim.x):
+        local = 0.0
+        for j in range(t, width, step):
+            local += x[r, j]
+        m = _block_sum(partial, local) / width
+        local = 0.0
+        for j in range(t, width, step):
+            d = x[r, j] - m
+            local += d * d
+        s = 1.0 / math.sqrt(_block_sum(partial, local) / width + eps)
+        if t == 0:
+            mean[r] = m
+            inv_std[r] = s
+        for j in range(t, width, step):
+            y[r, j] = (x[r, j] - m) * s * weight[j] + bias[j]
+
+
+@cuda.jit
+def _layer_norm_input_grad(grad, x, mean, inv_std, weight, grad_x):
+    rows, width = grad.shape
+    partial = cuda.shared.array(_BLOCK, float64)
+    t, step = cuda.threadIdx.x, cuda.blockDim.x
+    for r in range(cuda.blockIdx.x, rows, cuda.gridDim.x):
+        m, s = mean[r], inv_std[r]
+        local_g, local_gx = 0.0, 0.0
+        for j in range(t, width, step):
+            gw = grad[r, j] * weight[j]
+            local_g += gw
+            local_gx += gw * (x[r, j] - m) * s
+        mean_g = _block_sum(partial, local_g) / width
+        mean_gx = _block_sum(partial, local_gx) / width
+        for j in range(t, width, step):
+            grad_x[r, j] = (grad[r, j] * weight[j] - mean_g - (x[r, j] - m) * s * mean_gx) * s
+
+
+@cuda.jit
+def _layer_norm_param_grads(grad, x, mean, inv_std, grad_weight, grad_bias):
+    rows, width = grad.shape
+    for j in range(cuda.grid(1), width, cuda.gridsize(1)):
+        total_w, total_b = 0.0, 0.0
+        for r in range(rows):
+            total_w += grad[r, j] * (x[r, j] - mean[r]) * inv_std[r]
+            total_b += grad[r, j]
+        grad_weight[j] = total_w
+        grad_bias[j] = total_b
+
+
+def _row_blocks(rows: int) -> int:
+    return max(1, min(rows, MAX_BLOCKS))
+
+
+@register_kernel("layer_norm_forward", backend="numba-cuda")
+def layer_norm_forward(x, weight, bias, eps):
+    if not device_float_arrays(x, weight, bias) or x.ndim != 2 or x.size == 0:
+        return reference.layer_norm_forward(x, weight, bias, eps)
+    xp = get_array_module(x)
+    x = xp.ascontiguousarray(x)
+    rows, width = x.shape
+    weight = xp.ones(width, x.dtype) if weight is None else weight
+    bias = xp.zeros(width, x.dtype) if bias is None else bias
+    y, mean, inv_std = xp.empty_like(x), xp.empty(rows, x.dtype), xp.empty(rows, x.dtype)
+    configure(_layer_norm_rows, _row_blocks(rows), _BLOCK)(x, weight, bias, float(eps), y, mean, inv_std)
+    return y, mean, inv_std
+
+
+@register_kernel("layer_norm_backward", backend="numba-cuda")
+def layer_norm_backward(grad, x, mean, inv_std, weight, needs_input_grad=True, needs_weight_grad=True,
+                        needs_bias_grad=True):
+    if not device_float_arrays(grad, x, mean, inv_std, weight) or grad.ndim != 2 or grad.size == 0:
+        return reference.layer_norm_backward(grad, x, mean, inv_std, weight, needs_input_grad, needs_weight_grad,
+                                             needs_bias_grad)
+    xp = get_array_module(grad)
+    grad, x = xp.ascontiguousarray(grad), xp.ascontiguousarray(x)
+    rows, width = grad.shape
+    needs_weight_grad = needs_weight_grad and weight is not None
+    grad_x = grad_weight = grad_bias = None
+    if needs_weight_grad or needs_bias_grad:
+        grad_weight, grad_bias = xp.empty(width, grad.dtype), xp.empty(width, grad.dtype)
+        launch(_layer_norm_param_grads, width)(grad, x, mean, inv_std, grad_weight, grad_bias)
+    if needs_input_grad:
+        grad_x = xp.empty_like(grad)
+        weight = xp.ones(width, grad.dtype) if weight is None else weight
+        configure(_layer_norm_input_grad, _row_blocks(rows), _BLOCK)(grad, x, mean, inv_std, weight, grad_x)
+    return grad_x, (grad_weight if needs_weight_grad else None), (grad_bias if needs_bias_grad else None)

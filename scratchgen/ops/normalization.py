@@ -1,4 +1,4 @@
-"""Dropout and batch normalization.
+"""Dropout, batch normalization and layer normalization.
 
 Dropout (inverted): keep each unit with probability 1 - p and scale the kept ones by 1/(1 - p),
 so the expected output equals the input and evaluation needs no rescaling:
@@ -30,6 +30,22 @@ In evaluation the statistics are constants and dL/dx = gamma inv_std g.
 
 The kernels see every input as (N, C, L): (N, C) is (N, C, 1) and (N, C, H, W) is
 (N, C, H W), so a kernel implementation handles one layout.
+
+Layer normalization (Ba, Kiros & Hinton 2016) normalises each *example* over its last axis (D
+features) instead of each feature over the batch, so it needs no running statistics and
+behaves the same in training and evaluation (the transformer's normalisation):
+
+    mu = mean(x),  var = mean((x - mu)^2),  inv_std = 1 / sqrt(var + eps)      per row, over D
+    xhat = (x - mu) inv_std,  y = w xhat + b                                  w, b: (D,), optional
+
+Backward: the batch-norm algebra with the roles of the axes swapped. With g = dL/dy and
+gw = g w (g itself without a weight),
+
+    dL/db = sum over rows of g        dL/dw = sum over rows of g xhat
+    dL/dx = inv_std (gw - mean(gw) - xhat mean(gw xhat))                     means over D
+
+(the two means are what the paths through mu and var contribute). One closed-form pass; the
+kernels see x as (M, D) rows, M = the product of the leading axes.
 """
 from __future__ import annotations
 
@@ -40,7 +56,7 @@ from ..function import Function
 from ..gradcheck import register_case
 from ..tensor import Tensor
 
-__all__ = ["dropout", "batch_norm"]
+__all__ = ["dropout", "batch_norm", "layer_norm"]
 
 # Dropout masks are drawn from this Generator when neither a mask nor an rng is given. It is
 # looked up at each call, so ``scratchgen.ops.normalization.default_generator =
@@ -225,6 +241,98 @@ def batch_norm(x: Tensor, gamma: Tensor = None, beta: Tensor = None, running_mea
                            training=training, momentum=momentum, eps=eps)
 
 
+# ---- layer norm: NumPy reference kernels ---------------------------------------------------
+@register_kernel("layer_norm_forward")
+def layer_norm_forward(x, weight, bias, eps: float):
+    """Layer normalization of the rows of x: (M, D).
+
+    weight, bias: (D,) arrays or None (no scale / no shift). Returns (y: (M, D), mean: (M,),
+    inv_std: (M,)), all in x's dtype. The backward recomputes xhat from x and the two row
+    statistics (as torch does) rather than keeping an (M, D) xhat: the forward then writes
+    one (M, D) array instead of two.
+    """
+    xp = get_array_module(x)
+    count = x.shape[1]
+    mean = x.mean(axis=1)
+    centered = x - mean[:, None]
+    var = xp.einsum("md,md->m", centered, centered) / count  # two passes: no E[x^2] - E[x]^2 cancellation
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    y = centered
+    y *= inv_std[:, None]  # xhat, in place: ``centered`` is not needed any more
+    if weight is not None:
+        y *= weight
+    if bias is not None:
+        y += bias
+    return y, mean, inv_std
+
+
+@register_kernel("layer_norm_backward")
+def layer_norm_backward(grad, x, mean, inv_std, weight,
+                        needs_input_grad: bool = True, needs_weight_grad: bool = True, needs_bias_grad: bool = True):
+    """Gradients of layer normalization given grad = dL/dy.
+
+    grad, x: (M, D); mean, inv_std: (M,) from the forward; weight: (D,) or None. Returns
+    (grad_x: (M, D), grad_weight: (D,), grad_bias: (D,)), each None when its ``needs_*`` flag is
+    False (or when there is no weight, for grad_weight).
+    """
+    xp = get_array_module(grad)
+    xhat = x - mean[:, None]
+    xhat *= inv_std[:, None]
+    grad_bias = grad.sum(axis=0) if needs_bias_grad else None
+    grad_weight = xp.einsum("md,md->d", grad, xhat) if needs_weight_grad and weight is not None else None
+    grad_x = None
+    if needs_input_grad:
+        count = grad.shape[1]
+        scaled = grad * weight if weight is not None else grad
+        mean_g = scaled.sum(axis=1) / count
+        mean_gx = xp.einsum("md,md->m", scaled, xhat) / count
+        grad_x = scaled - mean_g[:, None]
+        grad_x -= xhat * mean_gx[:, None]
+        grad_x *= inv_std[:, None]
+    return grad_x, grad_weight, grad_bias
+
+
+# ---- layer norm: the op ----------------------------------------------------------------------
+class LayerNorm(Function):
+    op_name = "layer_norm"
+
+    @staticmethod
+    def forward(ctx, x, weight=None, bias=None, eps=1e-5):
+        shape = x.shape
+        rows = x.reshape(-1, shape[-1])  # (M, D): a view when x is contiguous
+        y, mean, inv_std = kernel("layer_norm_forward")(rows, weight, bias, eps)
+        ctx.save_for_backward(rows, mean, inv_std, weight)
+        return y.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        rows, mean, inv_std, weight = ctx.saved_arrays
+        needs = ctx.needs_input_grad
+        grad_x, grad_weight, grad_bias = kernel("layer_norm_backward")(
+            grad.reshape(rows.shape), rows, mean, inv_std, weight, needs_input_grad=needs[0],
+            needs_weight_grad=len(needs) > 1 and needs[1], needs_bias_grad=len(needs) > 2 and needs[2])
+        return (None if grad_x is None else grad_x.reshape(grad.shape)), grad_weight, grad_bias
+
+
+def layer_norm(x: Tensor, weight: Tensor = None, bias: Tensor = None, eps: float = 1e-5) -> Tensor:
+    """Layer normalization over the last axis of x: (..., D), then ``y = weight xhat + bias``.
+
+    weight, bias: (D,) or None (no scale, no shift). Unlike torch's
+    ``F.layer_norm(x, normalized_shape, weight, bias, eps)`` there is no ``normalized_shape``:
+    the normalised axis is always the last one (what transformers use).
+    """
+    data = _raw(x)
+    if data.ndim < 1 or data.shape[-1] == 0:
+        raise ValueError(f"layer_norm: input needs a non-empty last axis, got shape {data.shape}")
+    if eps <= 0:
+        raise ValueError(f"layer_norm: eps must be positive, got {eps}")
+    d = data.shape[-1]
+    for name, value in (("weight", weight), ("bias", bias)):
+        if value is not None and tuple(value.shape) != (d,):
+            raise ValueError(f"layer_norm: {name} has shape {tuple(value.shape)}, expected ({d},) for input shape {data.shape}")
+    return LayerNorm.apply(x, weight, bias, eps=float(eps))
+
+
 # ---- gradcheck cases (python -m scratchgen.gradcheck) ------------------------------------------
 def _bn_case(rng, shape, training):
     c = shape[1]
@@ -238,3 +346,6 @@ register_case("batch_norm_train_4d")(lambda rng: _bn_case(rng, (3, 2, 3, 4), Tru
 register_case("batch_norm_eval_4d")(lambda rng: _bn_case(rng, (2, 3, 2, 2), False))
 register_case("dropout")(lambda rng: (
     (lambda x, m=rng.random((4, 5)) >= 0.3: dropout(x, p=0.3, mask=m)), [rng.standard_normal((4, 5))]))
+register_case("layer_norm")(lambda rng: (
+    layer_norm, [rng.standard_normal((2, 3, 5)) * 2 + 1, rng.uniform(0.5, 2.0, 5), rng.standard_normal(5)]))
+register_case("layer_norm_no_affine")(lambda rng: (layer_norm, [rng.standard_normal((4, 6)) * 3 - 1]))
