@@ -17,7 +17,7 @@ for about 5% of v in [-1e-3, 1e-3]; ``expm1(v) - v`` is never negative (expm1(v)
 rounding) and is off by ~1e-10 there. The Gaussian KL is exactly 0 for identical Gaussians.
 
 The contractive penalty (Rifai et al. 2011) is the one op with a non-elementwise backward; its
-class docstring derives it. Reductions and the broadcasting guard are those of losses.py.
+class docstring derives it. Reductions and the broadcasting guard are those of loss_helpers.py.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from ..gradcheck import register_case
 from ..tensor import Tensor
 from .activations import sigmoid_forward
 from .arithmetic import abs as abs_op
-from .losses import broadcast_shape, check_reduction, float_dtype, float_input, reduce_loss
+from .loss_helpers import broadcast_shape, check_reduction, float_dtype, float_input, reduce_loss
 
 __all__ = [
     "gaussian_kl_standard",

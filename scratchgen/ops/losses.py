@@ -4,13 +4,8 @@ Each loss is one fused op: its forward computes the *unreduced* loss (one value 
 per example for softmax cross-entropy) with a NumPy reference kernel, its backward calls the
 matching backward kernel, and ``reduce_loss`` then reduces it with the ordinary ``sum`` op.
 
-Reductions (the ``reduction`` argument of every loss here and in divergences.py):
-    "none"       the unreduced loss, shape of the broadcast inputs (softmax CE: (N,))
-    "sum"        sum over everything
-    "mean"       mean over everything
-    "batch_sum"  sum over every axis but the first, mean over the first (the batch): the
-                 per-example convention of VAEs, so that the number is in nats per example
-                 and does not change with the batch size.
+Reductions, the broadcasting guard and the conversion of constant inputs are shared with
+divergences.py and described in loss_helpers.py.
 
 Formulas (z logits, x targets, g the incoming gradient):
     BCE with logits   l = max(z, 0) - z x + log1p(exp(-|z|))    dl/dz = sigmoid(z) - x
@@ -22,11 +17,6 @@ Formulas (z logits, x targets, g the incoming gradient):
                       (integer labels: t is one-hot)             dl/dt_n = -log softmax(z_n)
     GAN (D logits l)  D: softplus(-l_real) + softplus(l_fake)
                       G non-saturating: softplus(-l_fake)       G minimax: -softplus(l_fake)
-
-Inputs broadcast like NumPy, with one guard: the broadcast shape must be the shape of one of
-the inputs. Mixing a (N,) target with (N, 1) predictions would otherwise silently give an
-(N, N) loss; here it is an error. Constant inputs (arrays, numbers) are converted to the
-floating dtype of the Tensor inputs, so a float32 model never computes in float64 by accident.
 """
 from __future__ import annotations
 
@@ -40,8 +30,8 @@ from ..gradcheck import register_case
 from ..tensor import Tensor
 from .activations import sigmoid_forward, softplus
 from .arithmetic import neg
+from .loss_helpers import REDUCTIONS, broadcast_shape, check_reduction, float_dtype, float_input, reduce_loss
 from .reduce import mean as mean_op
-from .reduce import sum as sum_op
 
 __all__ = [
     "REDUCTIONS",
@@ -54,68 +44,7 @@ __all__ = [
     "gan_generator_loss",
 ]
 
-REDUCTIONS = ("none", "sum", "mean", "batch_sum")
 LOG_2PI = math.log(2 * math.pi)  # a Python float, so float32 arrays stay float32
-
-
-# ---- helpers shared with divergences.py ------------------------------------------------------
-def check_reduction(op_name: str, reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{op_name}: reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduction!r}")
-
-
-def reduce_loss(loss: Tensor, reduction: str, op_name: str = "reduce_loss") -> Tensor:
-    """Reduce an unreduced loss tensor: "none", "sum", "mean" or "batch_sum" (see module docstring)."""
-    check_reduction(op_name, reduction)
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return sum_op(loss)
-    if reduction == "mean":
-        return mean_op(loss)
-    if loss.ndim == 0:
-        raise ValueError(f"{op_name}: reduction 'batch_sum' needs a batch axis, but the loss is a scalar")
-    return sum_op(loss) / loss.shape[0]
-
-
-def float_dtype(*values):
-    """The floating dtype to compute in: that of the first float Tensor, else of the first float array."""
-    for want_tensor in (True, False):
-        for value in values:
-            if isinstance(value, Tensor) != want_tensor:
-                continue
-            dtype = getattr(value, "dtype", None)
-            if dtype is not None and np.dtype(dtype).kind == "f":
-                return np.dtype(dtype)
-    return np.dtype(np.float64)
-
-
-def float_input(value, dtype):
-    """A Tensor stays as it is (``Function.apply`` refuses mixed float dtypes); an array, a number or
-    a non-float Tensor (e.g. uint8 binarised pixels) becomes an array of ``dtype``."""
-    if isinstance(value, Tensor):
-        if value.dtype.kind == "f":
-            return value
-        value = value.data
-    array = get_array_module(value).asarray(value)
-    return array if array.dtype == dtype else array.astype(dtype)
-
-
-def broadcast_shape(op_name: str, **named) -> tuple:
-    """The broadcast shape of the named inputs; a clear error if they do not broadcast, or if
-    broadcasting would make the result larger than every input (the (N,) vs (N, 1) mix-up)."""
-    shapes = {name: tuple(getattr(value, "shape", ())) for name, value in named.items()}
-    described = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
-    try:
-        shape = tuple(np.broadcast_shapes(*shapes.values()))
-    except ValueError:
-        raise ValueError(f"{op_name}: shapes do not broadcast: {described}") from None
-    if shape not in shapes.values():
-        raise ValueError(
-            f"{op_name}: shapes {described} broadcast to {shape}, larger than every input; "
-            f"reshape them to match (a (N,) vs (N, 1) mix-up?)"
-        )
-    return shape
 
 
 # ---- NumPy reference kernels -----------------------------------------------------------------
