@@ -244,3 +244,40 @@ def test_kernels_registered():
     for name in ["gaussian_kl_standard", "gaussian_kl", "bernoulli_kl", "reparameterize", "contractive_penalty"]:
         assert "numpy" in registered_kernels()[f"{name}_forward"]
         assert "numpy" in registered_kernels()[f"{name}_backward"]
+
+
+# ---- 0 * inf: finite true values that a naive formula turns into NaN ---------------------------
+@pytest.mark.parametrize("dtype, logvar", [(np.float32, -200.0), (np.float64, -1000.0)])
+def test_gaussian_kl_of_equal_gaussians_is_zero_at_tiny_variance(dtype, logvar):
+    mu = np.array([[0.5, -1.0], [2.0, 0.0]], dtype)
+    v = np.full((2, 2), logvar, dtype)
+    inputs = [Tensor(a.copy(), requires_grad=True) for a in (mu, v, mu, v)]
+    kl = gaussian_kl(*inputs, reduction="sum")
+    kl.backward()
+    assert kl.item() == 0.0
+    for t in inputs:
+        np.testing.assert_array_equal(t.grad, np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("dtype, logvar", [(np.float32, 200.0), (np.float64, 1500.0)])
+def test_reparameterize_with_zero_noise_is_mu_at_huge_variance(dtype, logvar):
+    mu = Tensor(np.array([0.5, -1.0], dtype), requires_grad=True)
+    v = Tensor(np.full(2, logvar, dtype), requires_grad=True)
+    z = reparameterize(mu, v, np.zeros(2, dtype))
+    z.sum().backward()
+    np.testing.assert_array_equal(z.data, mu.data)
+    np.testing.assert_array_equal(mu.grad, [1, 1])
+    np.testing.assert_array_equal(v.grad, [0, 0])  # 0.5 g e^(v/2) eps with eps = 0
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_contractive_penalty_of_saturated_huge_weights_is_zero_not_nan():
+    """W ~ 1e20 in float32: sum_i W_ji^2 overflows, but every sigmoid saturates, slope h (1 - h) = 0."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    w = Tensor(rng.standard_normal((3, 5)).astype(np.float32) * np.float32(1e20), requires_grad=True)
+    b = Tensor(np.zeros(3, np.float32), requires_grad=True)
+    loss = contractive_penalty(x, w, b)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert np.all(np.isfinite(w.grad)) and np.all(np.isfinite(b.grad))

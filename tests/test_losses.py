@@ -249,3 +249,42 @@ def test_kernels_registered_and_float32_preserving():
         assert loss.dtype == np.float32
         loss.backward()
     assert all(t.grad.dtype == np.float32 for t in (ta, tb, tc))
+
+
+# ---- 0 * inf: finite true values that a naive formula turns into NaN ---------------------------
+@pytest.mark.parametrize("dtype, logvar", [(np.float32, -200.0), (np.float64, -710.0), (np.float64, -1000.0)])
+def test_gaussian_nll_of_the_mean_itself_is_finite_at_tiny_variance(dtype, logvar):
+    """x = mean: the residual is exactly 0, so 0 * e^-logvar = 0 even where e^-logvar overflows."""
+    x = Tensor(np.array([0.3, -2.0], dtype), requires_grad=True)
+    mean = Tensor(x.data.copy(), requires_grad=True)
+    v = Tensor(np.full(2, logvar, dtype), requires_grad=True)
+    loss = gaussian_nll(x, mean, v, reduction="sum")
+    loss.backward()
+    np.testing.assert_allclose(loss.item(), 2 * 0.5 * (np.log(2 * np.pi) + logvar), rtol=1e-6)
+    np.testing.assert_array_equal(v.grad, [0.5, 0.5])  # d/dlogvar = 0.5 (1 - 0)
+    np.testing.assert_array_equal(x.grad, [0, 0])
+    np.testing.assert_array_equal(mean.grad, [0, 0])
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_softmax_ce_zero_target_times_minus_inf_log_prob_is_zero():
+    """A soft target's 0 entries contribute 0 even where log softmax is -inf (0 log 0 = 0)."""
+    z = Tensor(np.array([[3e38, -3e38, 0.0]], np.float32), requires_grad=True)
+    loss = softmax_cross_entropy(z, np.array([[1.0, 0.0, 0.0]], np.float32), reduction="sum")
+    loss.backward()
+    assert loss.item() == 0.0
+    np.testing.assert_array_equal(z.grad, [[0.0, 0.0, 0.0]])
+
+
+def test_gan_losses_mean_does_not_overflow_in_float32():
+    """softplus(1e38) = 1e38 is finite; the float32 sum of four of them (4e38) is not, their mean is."""
+    real = Tensor(np.full(4, -1e38, np.float32), requires_grad=True)
+    fake = Tensor(np.full(4, 1e38, np.float32), requires_grad=True)
+    d_loss = gan_discriminator_loss(real, fake)
+    d_loss.backward()
+    np.testing.assert_allclose(d_loss.item(), 2e38, rtol=1e-6)
+    np.testing.assert_allclose(real.grad, -0.25) and np.testing.assert_allclose(fake.grad, 0.25)
+    np.testing.assert_allclose(gan_generator_loss(Tensor(-fake.data)).item(), 1e38, rtol=1e-6)
+    np.testing.assert_allclose(gan_generator_loss(fake, "minimax").item(), -1e38, rtol=1e-6)
+    np.testing.assert_allclose(sigmoid_bce_with_logits(Tensor(np.full((4, 1), 1e38, np.float32)), np.zeros((4, 1))).item(),
+                               1e38, rtol=1e-6)

@@ -16,6 +16,11 @@ Why ``expm1``: near v = 0, ``exp(v) - v - 1`` in float32 is off by up to ~2e-7 a
 for about 5% of v in [-1e-3, 1e-3]; ``expm1(v) - v`` is never negative (expm1(v) >= v survives
 rounding) and is off by ~1e-10 there. The Gaussian KL is exactly 0 for identical Gaussians.
 
+Why ``times_exp``: an exactly-zero factor times an exp that overflows is 0, not 0 * inf = NaN.
+Two equal Gaussians with logvar = -200 have KL 0 although e^200 overflows float32; zero noise
+under logvar = 200 reparameterises to mu exactly. The contractive penalty's saturated units
+(slope h (1 - h) = 0) likewise add 0 even where their squared row norm overflows (W ~ 1e20).
+
 The contractive penalty (Rifai et al. 2011) is the one op with a non-elementwise backward; its
 class docstring derives it. Reductions and the broadcasting guard are those of loss_helpers.py.
 """
@@ -29,7 +34,7 @@ from ..gradcheck import register_case
 from ..tensor import Tensor
 from .activations import sigmoid_forward
 from .arithmetic import abs as abs_op
-from .loss_helpers import broadcast_shape, check_reduction, float_dtype, float_input, reduce_loss
+from .loss_helpers import broadcast_shape, check_reduction, float_dtype, float_input, reduce_loss, times_exp
 
 __all__ = [
     "gaussian_kl_standard",
@@ -72,7 +77,8 @@ def gaussian_kl_forward(mu_q, logvar_q, mu_p, logvar_p):
     xp = get_array_module(mu_q)
     d = logvar_q - logvar_p
     diff = mu_q - mu_p
-    return 0.5 * (xp.expm1(d) - d + diff * diff * xp.exp(-logvar_p))
+    # times_exp: equal means add exactly 0, even where e^-logvar_p overflows (logvar_p = -200).
+    return 0.5 * (xp.expm1(d) - d + times_exp(diff * diff, -logvar_p))
 
 
 @register_kernel("gaussian_kl_backward")
@@ -85,7 +91,7 @@ def gaussian_kl_backward(grad, mu_q, logvar_q, mu_p, logvar_p):
     xp = get_array_module(mu_q)
     ratio_minus_one = xp.expm1(logvar_q - logvar_p)
     diff = mu_q - mu_p
-    scaled = diff * xp.exp(-logvar_p)
+    scaled = times_exp(diff, -logvar_p)  # (mu_q - mu_p) e^-logvar_p, 0 for equal means
     return grad * scaled, 0.5 * grad * ratio_minus_one, -0.5 * grad * (ratio_minus_one + diff * scaled)
 
 
@@ -124,16 +130,14 @@ def reparameterize_forward(mu, logvar, eps):
     ``mu``, ``logvar``: (N, latent); ``eps``: standard normal noise broadcastable with them, e.g.
     (N, latent) or (S, N, latent) for S samples per example. Returns the broadcast shape.
     """
-    xp = get_array_module(mu)
-    return mu + xp.exp(0.5 * logvar) * eps
+    return mu + times_exp(eps, 0.5 * logvar)  # zero noise gives mu exactly, even where e^(logvar/2) overflows
 
 
 @register_kernel("reparameterize_backward")
 def reparameterize_backward(grad, logvar, eps):
     """Gradient with respect to logvar: ``0.5 grad exp(0.5 logvar) eps``, broadcast shape.
     (The gradient with respect to mu is grad itself; std is recomputed rather than stored.)"""
-    xp = get_array_module(logvar)
-    return 0.5 * grad * xp.exp(0.5 * logvar) * eps
+    return 0.5 * times_exp(grad * eps, 0.5 * logvar)
 
 
 @register_kernel("contractive_penalty_forward")
@@ -144,10 +148,15 @@ def contractive_penalty_forward(x, weight, bias):
     penalty (N,) = sum_j (h_nj (1 - h_nj))^2 sum_i W_ji^2, and hidden (N, H) for the backward.
     One (N, V) x (V, H) GEMM plus O(N H + H V) elementwise work.
     """
+    xp = get_array_module(x)
     hidden = sigmoid_forward(x @ weight.T + bias)
     slope = hidden * (1 - hidden)
+    slope_sq = slope * slope
     row_norms = (weight * weight).sum(axis=1)
-    return (slope * slope) @ row_norms, hidden
+    # A saturated unit (h = 0 or 1 exactly, slope 0) adds exactly 0, even where its row norm
+    # overflows (W ~ 1e20 in float32): 0 * inf would be NaN. So the sum is written out rather
+    # than as the GEMV slope_sq @ row_norms, whose 0 * inf we could not intercept.
+    return (slope_sq * xp.where(slope_sq == 0, 0, row_norms)).sum(axis=1), hidden
 
 
 @register_kernel("contractive_penalty_backward")
@@ -158,11 +167,13 @@ def contractive_penalty_backward(grad, x, weight, hidden, needs=(True, True, Tru
     ``needs``: which of the three to compute (None for the others; x is usually data, and
     skipping its gradient saves one of the two GEMMs). Formulas: see ContractivePenalty.
     """
+    xp = get_array_module(x)
     slope = hidden * (1 - hidden)
     slope_sq = slope * slope
     row_norms = (weight * weight).sum(axis=1)
-    # dL/da_nj for the pre-activation a = x W^T + b: 2 g_n s_nj^2 (1 - 2 h_nj) r_j
-    grad_pre = (2 * grad)[:, None] * slope_sq * (1 - 2 * hidden) * row_norms
+    # dL/da_nj for the pre-activation a = x W^T + b: 2 g_n s_nj^2 (1 - 2 h_nj) r_j, and exactly 0
+    # for a saturated unit (s = 0) even where r_j overflows (see the forward).
+    grad_pre = (2 * grad)[:, None] * slope_sq * (1 - 2 * hidden) * xp.where(slope_sq == 0, 0, row_norms)
     grad_x = grad_pre @ weight if needs[0] else None
     grad_weight = grad_pre.T @ x + 2 * (grad @ slope_sq)[:, None] * weight if needs[1] else None
     grad_bias = grad_pre.sum(axis=0) if needs[2] else None
@@ -224,7 +235,7 @@ class Reparameterize(Function):
         logvar, eps = ctx.saved_arrays
         grad_logvar = kernel("reparameterize_backward")(grad, logvar, eps) if ctx.needs_input_grad[1] else None
         # eps is noise and normally a constant; if it is a Tensor that requires grad, dz/deps = std.
-        grad_eps = grad * get_array_module(logvar).exp(0.5 * logvar) if ctx.needs_input_grad[2] else None
+        grad_eps = times_exp(grad, 0.5 * logvar) if ctx.needs_input_grad[2] else None
         return grad, grad_logvar, grad_eps
 
 

@@ -19,9 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
+from ..function import Function
 from ..tensor import Tensor
-from .reduce import mean as mean_op
-from .reduce import sum as sum_op
 
 __all__ = ["REDUCTIONS", "reduce_loss"]
 
@@ -33,18 +32,45 @@ def check_reduction(op_name: str, reduction: str) -> None:
         raise ValueError(f"{op_name}: reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduction!r}")
 
 
+class ReduceLoss(Function):
+    """``sum(loss) / divisor``, summed in float64: the one reduction behind "sum", "mean", "batch_sum".
+
+    Why float64 for a float32 loss: the float32 sum of N finite losses overflows once it passes
+    3.4e38 (four GAN losses of 1e38 each) although the mean, the number wanted, is finite. NumPy
+    sums float16 in float32 for the same reason; summing float32 in float64 also rounds once,
+    at the end. The result is cast back to the loss's dtype. (float64 losses sum as before.)
+
+        y = (sum_i l_i) / d        dL/dl_i = g / d   (every element, broadcast back)
+    """
+
+    op_name = "reduce_loss"
+
+    @staticmethod
+    def forward(ctx, loss, divisor=1):
+        xp = get_array_module(loss)
+        ctx.shape, ctx.divisor = loss.shape, divisor
+        accumulate = np.result_type(loss.dtype, np.float64)
+        total = loss.sum(axis=tuple(range(loss.ndim)), dtype=accumulate) / divisor
+        return xp.asarray(total).astype(loss.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        return xp.broadcast_to(grad / ctx.divisor, ctx.shape)
+
+
 def reduce_loss(loss: Tensor, reduction: str, op_name: str = "reduce_loss") -> Tensor:
     """Reduce an unreduced loss tensor: "none", "sum", "mean" or "batch_sum" (see module docstring)."""
     check_reduction(op_name, reduction)
     if reduction == "none":
         return loss
     if reduction == "sum":
-        return sum_op(loss)
+        return ReduceLoss.apply(loss, divisor=1)
     if reduction == "mean":
-        return mean_op(loss)
+        return ReduceLoss.apply(loss, divisor=max(loss.size, 1))
     if loss.ndim == 0:
         raise ValueError(f"{op_name}: reduction 'batch_sum' needs a batch axis, but the loss is a scalar")
-    return sum_op(loss) / loss.shape[0]
+    return ReduceLoss.apply(loss, divisor=max(loss.shape[0], 1))
 
 
 def float_dtype(*values):
@@ -85,3 +111,18 @@ def broadcast_shape(op_name: str, **named) -> tuple:
             f"reshape them to match (a (N,) vs (N, 1) mix-up?)"
         )
     return shape
+
+
+# ---- 0 times an overflow ---------------------------------------------------------------------
+def times_exp(factor, exponent):
+    """``factor * exp(exponent)`` elementwise, exactly 0 where ``factor`` is 0.
+
+    Where exp(exponent) overflows to inf (exponent > 88.7 in float32, > 709.8 in float64) a zero
+    factor would give 0 * inf = NaN, although the true product of an exact 0 and a finite (if
+    huge) number is 0: a zero residual under a tiny variance (Gaussian NLL and KL at logvar =
+    -200), zero noise under a huge one (reparameterisation at logvar = 200). So the exponent is
+    replaced by 0 where the factor is 0 (exp(0) = 1, and 0 * 1 = 0, no warning raised). Every
+    other element is computed exactly as ``factor * exp(exponent)``.
+    """
+    xp = get_array_module(factor, exponent)
+    return factor * xp.exp(xp.where(factor == 0, 0, exponent))

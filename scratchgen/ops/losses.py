@@ -17,6 +17,12 @@ Formulas (z logits, x targets, g the incoming gradient):
                       (integer labels: t is one-hot)             dl/dt_n = -log softmax(z_n)
     GAN (D logits l)  D: softplus(-l_real) + softplus(l_fake)
                       G non-saturating: softplus(-l_fake)       G minimax: -softplus(l_fake)
+
+Exact zeros stay exact where a naive formula would compute 0 * inf = NaN: a zero residual
+x = mean under a tiny variance (e^-v overflows at v = -200 in float32, at v = -710 in float64)
+adds 0 (``times_exp``), and a zero soft target adds 0 even where its log-probability is -inf
+(0 log 0 = 0). The reductions sum float32 losses in float64, so that a mean of finite losses
+(GAN logits of 1e38) never overflows (loss_helpers.py).
 """
 from __future__ import annotations
 
@@ -30,8 +36,7 @@ from ..gradcheck import register_case
 from ..tensor import Tensor
 from .activations import sigmoid_forward, softplus
 from .arithmetic import neg
-from .loss_helpers import REDUCTIONS, broadcast_shape, check_reduction, float_dtype, float_input, reduce_loss
-from .reduce import mean as mean_op
+from .loss_helpers import REDUCTIONS, broadcast_shape, check_reduction, float_dtype, float_input, reduce_loss, times_exp
 
 __all__ = [
     "REDUCTIONS",
@@ -90,9 +95,9 @@ def gaussian_nll_forward(x, mean, logvar):
 
     ``x``, ``mean``, ``logvar``: float arrays that broadcast; returns the broadcast shape.
     """
-    xp = get_array_module(x)
     diff = x - mean
-    return 0.5 * (LOG_2PI + logvar + diff * diff * xp.exp(-logvar))
+    # times_exp: a zero residual (x = mean) adds exactly 0, even where e^-logvar overflows.
+    return 0.5 * (LOG_2PI + logvar + times_exp(diff * diff, -logvar))
 
 
 @register_kernel("gaussian_nll_backward")
@@ -101,9 +106,8 @@ def gaussian_nll_backward(grad, x, mean, logvar):
         grad_x      = grad (x - mean) exp(-logvar)        (grad_mean = -grad_x)
         grad_logvar = 0.5 grad (1 - (x - mean)^2 exp(-logvar))
     """
-    xp = get_array_module(x)
     diff = x - mean
-    scaled = diff * xp.exp(-logvar)
+    scaled = times_exp(diff, -logvar)  # (x - mean) e^-logvar, 0 for a zero residual
     return grad * scaled, 0.5 * grad * (1 - diff * scaled)
 
 
@@ -121,7 +125,9 @@ def softmax_cross_entropy_forward(logits, target):
     if target.ndim == 1:
         loss = -log_probs[xp.arange(target.shape[0]), target]
     else:
-        loss = -(target * log_probs).sum(axis=1)
+        # 0 log 0 = 0: a zero target entry adds 0 even where its log-probability is -inf
+        # (float32 logits [3e38, -3e38] shift to -inf), where 0 * -inf would be NaN.
+        loss = -(target * xp.where(target == 0, 0, log_probs)).sum(axis=1)
     return loss, log_probs
 
 
@@ -296,7 +302,7 @@ def gan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     That is -mean log D(x) - mean log(1 - D(G(z))) with D = sigmoid(l), written with softplus
     so that it never takes the log of 0. Real and fake batches may differ in size.
     """
-    return mean_op(softplus(neg(real_logits))) + mean_op(softplus(fake_logits))
+    return reduce_loss(softplus(neg(real_logits)), "mean") + reduce_loss(softplus(fake_logits), "mean")
 
 
 def gan_generator_loss(fake_logits: Tensor, kind: str = "non_saturating") -> Tensor:
@@ -307,9 +313,9 @@ def gan_generator_loss(fake_logits: Tensor, kind: str = "non_saturating") -> Ten
     ``kind="minimax"``: -mean softplus(l) = mean log(1 - D(G(z))), the original minimax objective.
     """
     if kind == "non_saturating":
-        return mean_op(softplus(neg(fake_logits)))
+        return reduce_loss(softplus(neg(fake_logits)), "mean")
     if kind == "minimax":
-        return neg(mean_op(softplus(fake_logits)))
+        return neg(reduce_loss(softplus(fake_logits), "mean"))
     raise ValueError(f"gan_generator_loss: kind must be 'non_saturating' or 'minimax', got {kind!r}")
 
 
