@@ -114,8 +114,8 @@ def test_mse_gradcheck(case):
 def test_mse_values():
     rng = np.random.default_rng(1)
     p, t = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
-    np.testing.assert_allclose(mse_loss(p, t).item(), ((p - t) ** 2).mean(), rtol=1e-12)
-    np.testing.assert_allclose(mse_loss(p, t, reduction="batch_sum").item(), ((p - t) ** 2).sum(1).mean(), rtol=1e-12)
+    np.testing.assert_allclose(mse_loss(p, t).item(), ((p - t) ** 2).sum(1).mean(), rtol=1e-12)  # batch_sum
+    np.testing.assert_allclose(mse_loss(p, t, reduction="mean").item(), ((p - t) ** 2).mean(), rtol=1e-12)
     with pytest.raises(ValueError, match=r"mse_loss: shapes prediction \(5, 1\), target \(5,\)"):
         mse_loss(np.zeros((5, 1)), np.zeros(5))
 
@@ -129,7 +129,7 @@ def test_gaussian_nll_gradcheck_all_inputs(case, mean_layout):
     x = normal(rng, (n, d), transposed)
     mean = normal(rng, partner_shape(mean_layout, n, d))
     logvar = 0.5 * normal(rng, partner_shape(layout, n, d))
-    gradcheck(lambda a, m, v: gaussian_nll(a, m, v, reduction=reduction), [x, mean, logvar])
+    gradcheck(lambda m, a, v: gaussian_nll(m, a, v, reduction=reduction), [mean, x, logvar])
 
 
 def test_gaussian_nll_equals_log_density():
@@ -137,9 +137,9 @@ def test_gaussian_nll_equals_log_density():
     x, m, v = rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4)
     sigma = np.exp(0.5 * v)
     density = np.exp(-0.5 * ((x - m) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
-    np.testing.assert_allclose(gaussian_nll(x, m, v, reduction="none").data, -np.log(density), rtol=1e-12)
-    with pytest.raises(ValueError, match=r"gaussian_nll: shapes do not broadcast: x \(3, 4\), mean \(3, 4\), logvar \(3,\)"):
-        gaussian_nll(x, m, np.zeros(3))
+    np.testing.assert_allclose(gaussian_nll(m, x, v, reduction="none").data, -np.log(density), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"gaussian_nll: shapes do not broadcast: mean \(3, 4\), target \(3, 4\), logvar \(3,\)"):
+        gaussian_nll(m, x, np.zeros(3))
 
 
 # ---- softmax_cross_entropy ---------------------------------------------------------------------
@@ -245,7 +245,7 @@ def test_kernels_registered_and_float32_preserving():
     rng = np.random.default_rng(5)
     a, b, c = (rng.standard_normal((3, 4)).astype(np.float32) for _ in range(3))
     ta, tb, tc = (Tensor(v, requires_grad=True) for v in (a, b, c))
-    for loss in [sigmoid_bce_with_logits(ta, tb), mse_loss(ta, tb), gaussian_nll(ta, tb, tc)]:
+    for loss in [sigmoid_bce_with_logits(ta, tb), mse_loss(ta, tb), gaussian_nll(tb, ta, tc)]:
         assert loss.dtype == np.float32
         loss.backward()
     assert all(t.grad.dtype == np.float32 for t in (ta, tb, tc))
@@ -258,7 +258,7 @@ def test_gaussian_nll_of_the_mean_itself_is_finite_at_tiny_variance(dtype, logva
     x = Tensor(np.array([0.3, -2.0], dtype), requires_grad=True)
     mean = Tensor(x.data.copy(), requires_grad=True)
     v = Tensor(np.full(2, logvar, dtype), requires_grad=True)
-    loss = gaussian_nll(x, mean, v, reduction="sum")
+    loss = gaussian_nll(mean, x, v, reduction="sum")
     loss.backward()
     np.testing.assert_allclose(loss.item(), 2 * 0.5 * (np.log(2 * np.pi) + logvar), rtol=1e-6)
     np.testing.assert_array_equal(v.grad, [0.5, 0.5])  # d/dlogvar = 0.5 (1 - 0)
@@ -288,3 +288,48 @@ def test_gan_losses_mean_does_not_overflow_in_float32():
     np.testing.assert_allclose(gan_generator_loss(fake, "minimax").item(), -1e38, rtol=1e-6)
     np.testing.assert_allclose(sigmoid_bce_with_logits(Tensor(np.full((4, 1), 1e38, np.float32)), np.zeros((4, 1))).item(),
                                1e38, rtol=1e-6)
+
+
+# ---- the one convention (ops/loss_helpers.py) ----------------------------------------------------
+def test_every_loss_and_divergence_takes_prediction_first_and_defaults_to_batch_sum():
+    import inspect
+
+    from scratchgen.ops import divergences, losses
+
+    expected = {
+        losses.sigmoid_bce_with_logits: ["logits", "target"],
+        losses.mse_loss: ["prediction", "target"],
+        losses.gaussian_nll: ["mean", "target", "logvar"],
+        losses.softmax_cross_entropy: ["logits", "target"],
+        losses.gan_discriminator_loss: ["real_logits", "fake_logits"],
+        losses.gan_generator_loss: ["fake_logits", "kind"],
+        divergences.gaussian_kl_standard: ["mu", "logvar"],
+        divergences.gaussian_kl: ["mu_q", "logvar_q", "mu_p", "logvar_p"],
+        divergences.bernoulli_kl: ["rho_hat", "rho"],
+        divergences.l1_penalty: ["x"],
+        divergences.contractive_penalty: ["x", "weight", "bias"],
+    }
+    for fn, leading in expected.items():
+        parameters = inspect.signature(fn).parameters
+        assert list(parameters)[: len(leading)] == leading, fn.__name__
+        assert parameters["reduction"].default == "batch_sum", fn.__name__
+    # ... and the table in the module docstring lists every one of them
+    from scratchgen.ops import loss_helpers
+
+    for fn in expected:
+        assert f"\n    {fn.__name__} " in loss_helpers.__doc__, fn.__name__
+
+
+def test_gan_losses_take_a_reduction():
+    rng = np.random.default_rng(7)
+    real, fake = Tensor(rng.standard_normal((5, 1))), Tensor(rng.standard_normal((3, 1)))
+    softplus = lambda x: np.logaddexp(0, x)  # noqa: E731
+    np.testing.assert_allclose(gan_discriminator_loss(real, fake).item(),
+                               softplus(-real.data).mean() + softplus(fake.data).mean(), rtol=1e-12)
+    np.testing.assert_allclose(gan_discriminator_loss(real, fake, reduction="sum").item(),
+                               softplus(-real.data).sum() + softplus(fake.data).sum(), rtol=1e-12)
+    np.testing.assert_allclose(gan_generator_loss(fake, reduction="sum").item(), softplus(-fake.data).sum(), rtol=1e-12)
+    with pytest.raises(ValueError, match="gan_discriminator_loss: reduction 'none' has no single shape"):
+        gan_discriminator_loss(real, fake, reduction="none")
+    with pytest.raises(ValueError, match="gan_generator_loss: reduction must be one of"):
+        gan_generator_loss(fake, reduction="avg")

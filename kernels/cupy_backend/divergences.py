@@ -32,7 +32,8 @@ _kl_backward = cupy.ElementwiseKernel(
 _reparameterize_forward = cupy.ElementwiseKernel(
     "T mu, T lv, T eps", "T z", "z = mu + (eps != (T)0 ? eps * exp((T)0.5 * lv) : eps);", "sg_reparameterize_forward")
 _reparameterize_backward = cupy.ElementwiseKernel(
-    "T g, T lv, T eps", "T out", "T ge = g * eps; out = (T)0.5 * (ge != (T)0 ? ge * exp((T)0.5 * lv) : ge);",
+    "T g, T lv, T eps", "T out",
+    "T f = eps != (T)0 ? (T)0.5 * g : (T)0; out = (f != (T)0 ? f * exp((T)0.5 * lv) : f) * eps;",
     "sg_reparameterize_backward")
 # Contractive penalty: h = sigmoid(a + b) and its penalty terms (h (1 - h))^2 r_j in one pass ...
 _contractive_terms = cupy.ElementwiseKernel(

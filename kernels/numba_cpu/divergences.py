@@ -34,7 +34,7 @@ from . import _math
 from ._jit import host_float_arrays, inline, jit, run_elementwise
 
 # Constants exact in float32: float32 loops stay in float32, float64 loops are not demoted.
-HALF = np.float32(0.5)
+HALF, ZERO = np.float32(0.5), np.float32(0)
 
 
 @inline
@@ -115,7 +115,8 @@ def _reparameterize_forward(mu, logvar, eps, out):
 @jit(fma=True)
 def _reparameterize_backward(grad, logvar, eps, out):
     for i in prange(grad.size):
-        out[i] = HALF * _times_exp(grad[i] * eps[i], HALF * logvar[i])
+        g = grad[i] if eps[i] != 0 else ZERO  # 0 where eps is 0: (0.5 g e^(v/2)) eps, never inf * 0
+        out[i] = _times_exp(HALF * g, HALF * logvar[i]) * eps[i]
 
 
 @register_kernel("reparameterize_forward", backend="numba")

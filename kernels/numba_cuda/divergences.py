@@ -73,7 +73,8 @@ def _reparameterize_forward(mu, logvar, eps, out):
 @cuda.jit
 def _reparameterize_backward(grad, logvar, eps, out):
     for i in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
-        out[i] = 0.5 * times_exp(grad[i] * eps[i], 0.5 * logvar[i])
+        g = grad[i] if eps[i] != 0 else 0.0  # 0 where eps is 0: (0.5 g e^(v/2)) eps, never inf * 0
+        out[i] = times_exp(0.5 * g, 0.5 * logvar[i]) * eps[i]
 
 
 @register_kernel("gaussian_kl_standard_forward", backend="numba-cuda")

@@ -137,7 +137,8 @@ def reparameterize_forward(mu, logvar, eps):
 def reparameterize_backward(grad, logvar, eps):
     """Gradient with respect to logvar: ``0.5 grad exp(0.5 logvar) eps``, broadcast shape.
     (The gradient with respect to mu is grad itself; std is recomputed rather than stored.)"""
-    return 0.5 * times_exp(grad * eps, 0.5 * logvar)
+    # (0.5 grad e^(v/2)) eps, the factor zeroed where eps is: 0 where grad or eps is 0, never 0 * inf.
+    return times_exp(0.5 * grad * (eps != 0), 0.5 * logvar) * eps
 
 
 @register_kernel("contractive_penalty_forward")
@@ -297,19 +298,25 @@ def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p, reduction: str = "batch_sum") ->
     return reduce_loss(GaussianKL.apply(mu_q, logvar_q, mu_p, logvar_p), reduction, "gaussian_kl")
 
 
-def bernoulli_kl(rho, rho_hat, reduction: str = "sum", eps: float = BERNOULLI_KL_EPS) -> Tensor:
-    """Sparsity penalty sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j)).
+def bernoulli_kl(rho_hat, rho, reduction: str = "batch_sum", eps: float = BERNOULLI_KL_EPS) -> Tensor:
+    """Sparsity penalty KL(Bernoulli(rho) || Bernoulli(rho_hat_j)) per hidden unit j.
 
-    ``rho``: the target mean activation, a constant in [0, 1] (a number, or an array broadcastable
-    to rho_hat). ``rho_hat``: (H,) the mean activation of each hidden unit over the batch, e.g.
-    ``h.mean(axis=0)``. rho_hat is clipped into [eps, 1 - eps] before the logs (eps defaults to
-    BERNOULLI_KL_EPS = 1e-6); the gradient is exact inside that range and 0 where it clipped.
-    Default reduction "sum" (over units).
+    The losses' order: the prediction ``rho_hat`` first, then the target ``rho``.
+    ``rho_hat``: (H,) the mean activation of each hidden unit over the batch, e.g.
+    ``h.mean(axis=0)``. ``rho``: the target mean activation, a constant in [0, 1] (a number, or
+    an array broadcastable to rho_hat). rho_hat is clipped into [eps, 1 - eps] before the logs
+    (eps defaults to BERNOULLI_KL_EPS = 1e-6); the gradient is exact inside that range and 0
+    where it clipped.
+
+    Reduction: rho_hat (H,) has no batch axis, so the default "batch_sum" is the *mean* over
+    the H units; pass reduction="sum" for the classic penalty sum_j KL(rho || rho_hat_j)
+    (what SparseAutoencoder does).
     """
     check_reduction("bernoulli_kl", reduction)
     if isinstance(rho, Tensor):
         if rho.requires_grad:
-            raise TypeError("bernoulli_kl: rho is the constant sparsity target; pass a number or an array, not a Tensor that requires grad")
+            raise TypeError("bernoulli_kl: rho is the constant sparsity target; pass a number or an array, not a Tensor "
+                            "that requires grad (the order is bernoulli_kl(rho_hat, rho): prediction first)")
         rho = rho.data
     if not 0 < eps < 0.5:
         raise ValueError(f"bernoulli_kl: eps must lie in (0, 0.5), got {eps}")
@@ -317,13 +324,14 @@ def bernoulli_kl(rho, rho_hat, reduction: str = "sum", eps: float = BERNOULLI_KL
     rho_hat, rho = float_input(rho_hat, dtype), float_input(rho, dtype)
     if bool(((rho < 0) | (rho > 1)).any()):
         raise ValueError(f"bernoulli_kl: rho must lie in [0, 1], got values from {float(rho.min())} to {float(rho.max())}")
-    broadcast_shape("bernoulli_kl", rho=rho, rho_hat=rho_hat)
+    broadcast_shape("bernoulli_kl", rho_hat=rho_hat, rho=rho)
     return reduce_loss(BernoulliKL.apply(rho_hat, rho, eps=float(eps)), reduction, "bernoulli_kl")
 
 
-def l1_penalty(x: Tensor, reduction: str = "sum") -> Tensor:
-    """sum |x| (reduction "sum"), or summed over features and averaged over the batch ("batch_sum"),
-    or "mean" / "none". The gradient at exactly 0 is 0 (a subgradient)."""
+def l1_penalty(x: Tensor, reduction: str = "batch_sum") -> Tensor:
+    """|x| per element, reduced: by default ("batch_sum") summed over the features and averaged
+    over the batch; "sum" for sum |x|, or "mean" / "none". The gradient at exactly 0 is 0 (a
+    subgradient)."""
     check_reduction("l1_penalty", reduction)
     return reduce_loss(abs_op(x), reduction, "l1_penalty")
 
@@ -372,7 +380,7 @@ register_case("gaussian_kl")(
         [rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal((3, 1))],
     )
 )
-register_case("bernoulli_kl")(lambda rng: (lambda q: bernoulli_kl(0.1, q, reduction="none"), [rng.uniform(0.05, 0.95, 6)]))
+register_case("bernoulli_kl")(lambda rng: (lambda q: bernoulli_kl(q, 0.1, reduction="none"), [rng.uniform(0.05, 0.95, 6)]))
 register_case("l1_penalty")(lambda rng: (lambda x: l1_penalty(x, reduction="batch_sum"), [rng.uniform(0.1, 1, (3, 4)) * rng.choice([-1, 1], (3, 4))]))
 register_case("reparameterize")(
     lambda rng: (lambda m, v, e=rng.standard_normal((2, 3, 4)): reparameterize(m, v, e), [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))])

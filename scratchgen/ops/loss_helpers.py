@@ -1,12 +1,47 @@
-"""What every loss and divergence shares: the reductions, and how inputs are converted and checked.
+"""The one convention of every loss and divergence, and the helpers that implement it.
 
-Reductions (the ``reduction`` argument of every loss in losses.py and divergences.py):
-    "none"       the unreduced loss, shape of the broadcast inputs (softmax CE: (N,))
+Every loss in losses.py and divergences.py follows two rules:
+
+1. Arguments: the prediction first (the model's output: logits, a prediction, or the predicted
+   distribution q), then the target (data, labels, the target distribution p, the sparsity
+   target). gaussian_nll then takes the prediction's log-variance, PyTorch's
+   ``gaussian_nll_loss(input, target, var)`` order. Options (``reduction``, ``eps``, ``kind``,
+   ``ignore_index``) follow; pass them by keyword.
+2. Default reduction: "batch_sum" for every one of them.
+
+    function                 arguments                         default     per element (reduced by ``reduction``)
+    sigmoid_bce_with_logits  (logits, target)                  batch_sum   max(z, 0) - z t + log1p(e^-|z|)
+    mse_loss                 (prediction, target)              batch_sum   (p - t)^2
+    gaussian_nll             (mean, target, logvar)            batch_sum   0.5 (log 2pi + v + (t - m)^2 e^-v)
+    softmax_cross_entropy    (logits, target)                  batch_sum   -sum_k t_k log softmax(z)_k, per row
+    gan_discriminator_loss   (real_logits, fake_logits)        batch_sum   softplus(-l_real), softplus(l_fake):
+                                                                           each reduced over its own batch, added
+    gan_generator_loss       (fake_logits, kind)               batch_sum   softplus(-l) (non-saturating), -softplus(l)
+    gaussian_kl_standard     (mu, logvar)                      batch_sum   0.5 (mu^2 + expm1(v) - v) = KL(q || N(0, 1))
+    gaussian_kl              (mu_q, logvar_q, mu_p, logvar_p)  batch_sum   KL(q || p), see divergences.py
+    bernoulli_kl             (rho_hat, rho)                    batch_sum   KL(Bern(rho) || Bern(rho_hat))
+    l1_penalty               (x)                               batch_sum   |x|
+    contractive_penalty      (x, weight, bias)                 batch_sum   ||dh/dx||_F^2 per example (N,)
+
+Why "batch_sum": it is the per-example convention of the generative models here. A VAE's ELBO,
+a decoder's log-likelihood, a KL term are sums over the dimensions of one example, reported in
+nats per example; averaging over the batch keeps the number (and the gradient scale, so the
+learning rate) independent of the batch size; and summing over the features keeps a loss
+term's weight against a KL term independent of how the features are flattened, which "mean"
+(divide by N D) does not. For a loss with one value per example - softmax CE on (N, K)
+logits, the GAN losses on (N,) or (N, 1) logits - "batch_sum" *is* the batch mean.
+Defaults that changed to follow it: mse_loss (was "mean": it now divides by N, not N D),
+l1_penalty and bernoulli_kl (were "sum"), softmax_cross_entropy (was "mean": the same number on
+(N, K) logits). bernoulli_kl's rho_hat (H,) has no batch axis, so its "batch_sum" is the mean
+over units; SparseAutoencoder asks for "sum" explicitly.
+
+Reductions (``reduce_loss``; softmax_cross_entropy's ``ignore_index`` narrows "mean"):
+    "none"       the unreduced loss, shape of the broadcast inputs (softmax CE: (N,) or (N, L))
     "sum"        sum over everything
     "mean"       mean over everything
-    "batch_sum"  sum over every axis but the first, mean over the first (the batch): the
-                 per-example convention of VAEs, so that the number is in nats per example
-                 and does not change with the batch size.
+    "batch_sum"  sum over every axis but the first, mean over the first (the batch)
+All three sum a float32 loss in float64 (``ReduceLoss``), so a mean of finite losses never
+overflows.
 
 Inputs broadcast like NumPy, with one guard (``broadcast_shape``): the broadcast shape must be
 the shape of one of the inputs. Mixing a (N,) target with (N, 1) predictions would otherwise

@@ -4,18 +4,19 @@ Each loss is one fused op: its forward computes the *unreduced* loss (one value 
 per example for softmax cross-entropy) with a NumPy reference kernel, its backward calls the
 matching backward kernel, and ``reduce_loss`` then reduces it with the ordinary ``sum`` op.
 
-Reductions, the broadcasting guard and the conversion of constant inputs are shared with
-divergences.py and described in loss_helpers.py.
+The argument order (prediction first, then target), the default reduction ("batch_sum"), the
+broadcasting guard and the conversion of constant inputs are shared with divergences.py: the
+table in loss_helpers.py lists every loss with its arguments, default and formula.
 
 Formulas (z logits, x targets, g the incoming gradient):
     BCE with logits   l = max(z, 0) - z x + log1p(exp(-|z|))    dl/dz = sigmoid(z) - x
                       (exp never overflows: finite at |z| = 1e4)  dl/dx = -z
     MSE               l = (p - t)^2                              dl/dp = 2 (p - t) = -dl/dt
     Gaussian NLL      l = 0.5 (log 2pi + v + (x - m)^2 e^-v)     dl/dx = (x - m) e^-v = -dl/dm
-                      (v = logvar)                               dl/dv = 0.5 (1 - (x - m)^2 e^-v)
+                      (m = mean, x = target, v = logvar)         dl/dv = 0.5 (1 - (x - m)^2 e^-v)
     softmax CE        l_n = -sum_k t_nk log softmax(z_n)_k       dl/dz_n = softmax(z_n) sum_k t_nk - t_n
                       (integer labels: t is one-hot)             dl/dt_n = -log softmax(z_n)
-    GAN (D logits l)  D: softplus(-l_real) + softplus(l_fake)
+    GAN (D logits l)  D: softplus(-l_real) + softplus(l_fake)    (each reduced over its own batch)
                       G non-saturating: softplus(-l_fake)       G minimax: -softplus(l_fake)
 
 Exact zeros stay exact where a naive formula would compute 0 * inf = NaN: a zero residual
@@ -181,17 +182,20 @@ class MSELoss(Function):
 
 
 class GaussianNLL(Function):
+    """Inputs in the losses' order (mean, target, logvar); the kernels take (x = target, mean, logvar)."""
+
     op_name = "gaussian_nll"
 
     @staticmethod
-    def forward(ctx, x, mean, logvar):
-        ctx.save_for_backward(x, mean, logvar)
-        return kernel("gaussian_nll_forward")(x, mean, logvar)
+    def forward(ctx, mean, target, logvar):
+        ctx.save_for_backward(target, mean, logvar)
+        return kernel("gaussian_nll_forward")(target, mean, logvar)
 
     @staticmethod
     def backward(ctx, grad):
-        grad_x, grad_logvar = kernel("gaussian_nll_backward")(grad, *ctx.saved_arrays)
-        return grad_x, -grad_x if ctx.needs_input_grad[1] else None, grad_logvar
+        grad_target, grad_logvar = kernel("gaussian_nll_backward")(grad, *ctx.saved_arrays)
+        grad_mean = -grad_target if ctx.needs_input_grad[0] else None
+        return grad_mean, grad_target, grad_logvar
 
 
 class SoftmaxCrossEntropy(Function):
@@ -227,10 +231,11 @@ def sigmoid_bce_with_logits(logits, target, reduction: str = "batch_sum") -> Ten
     return reduce_loss(SigmoidBCEWithLogits.apply(logits, target), reduction, "sigmoid_bce_with_logits")
 
 
-def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
-    """Squared error ``(prediction - target)^2``; default reduction "mean" over every element.
-    Use reduction="batch_sum" for the per-example sum (a Gaussian decoder with unit variance,
-    up to constants). Shapes broadcast; both inputs are differentiable."""
+def mse_loss(prediction, target, reduction: str = "batch_sum") -> Tensor:
+    """Squared error ``(prediction - target)^2``. Default "batch_sum": summed over the features,
+    averaged over the batch (a Gaussian decoder with unit variance, up to constants); pass
+    reduction="mean" for the mean over every element (PyTorch's default). Shapes broadcast;
+    both inputs are differentiable."""
     check_reduction("mse_loss", reduction)
     dtype = float_dtype(prediction, target)
     prediction, target = float_input(prediction, dtype), float_input(target, dtype)
@@ -238,18 +243,21 @@ def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
     return reduce_loss(MSELoss.apply(prediction, target), reduction, "mse_loss")
 
 
-def gaussian_nll(x, mean, logvar, reduction: str = "batch_sum") -> Tensor:
-    """Negative log-density of ``x`` under N(mean, diag exp(logvar)):
-        0.5 (log 2pi + logvar + (x - mean)^2 exp(-logvar))   per element.
+def gaussian_nll(mean, target, logvar, reduction: str = "batch_sum") -> Tensor:
+    """Negative log-density of ``target`` under the predicted N(mean, diag exp(logvar)):
+        0.5 (log 2pi + logvar + (target - mean)^2 exp(-logvar))   per element.
 
-    ``x``, ``mean``, ``logvar``: broadcastable (e.g. x, mean (N, D) and a learned logvar (D,));
-    all three are differentiable. The variance is parameterised by its log so it stays positive.
+    The order of ``torch.nn.functional.gaussian_nll_loss(input, target, var)``: the predicted
+    mean, the target, then the prediction's log-variance. ``mean``, ``target``, ``logvar``:
+    broadcastable (e.g. mean, target (N, D) and a learned logvar (D,)); all three are
+    differentiable. The variance is parameterised by its log so it stays positive. Default
+    "batch_sum": nats per example. Exact (no NaN) for target = mean at any logvar.
     """
     check_reduction("gaussian_nll", reduction)
-    dtype = float_dtype(x, mean, logvar)
-    x, mean, logvar = (float_input(v, dtype) for v in (x, mean, logvar))
-    broadcast_shape("gaussian_nll", x=x, mean=mean, logvar=logvar)
-    return reduce_loss(GaussianNLL.apply(x, mean, logvar), reduction, "gaussian_nll")
+    dtype = float_dtype(mean, target, logvar)
+    mean, target, logvar = (float_input(v, dtype) for v in (mean, target, logvar))
+    broadcast_shape("gaussian_nll", mean=mean, target=target, logvar=logvar)
+    return reduce_loss(GaussianNLL.apply(mean, target, logvar), reduction, "gaussian_nll")
 
 
 def _check_labels(logits_shape, labels, xp) -> None:
@@ -270,52 +278,62 @@ def _check_labels(logits_shape, labels, xp) -> None:
         )
 
 
-def softmax_cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:
-    """Cross-entropy of softmax(logits) against class labels, via a stable log-softmax.
+def softmax_cross_entropy(logits, target, reduction: str = "batch_sum") -> Tensor:
+    """Cross-entropy of softmax(logits) against a target, via a stable log-softmax.
 
-    ``logits``: (N, K). ``labels``: (N,) integer class indices in [0, K), or (N, K) target
+    ``logits``: (N, K). ``target``: (N,) integer class indices in [0, K), or (N, K) target
     probabilities (one-hot or soft; differentiable if a Tensor that requires grad).
     The per-example loss is -sum_k t_k log softmax(z)_k = -log softmax(z)[label];
-    reduction "none" gives it as (N,). Default "mean" (equal to "batch_sum" here).
+    reduction "none" gives it as (N,). Default "batch_sum", here the mean over the N examples.
     """
     check_reduction("softmax_cross_entropy", reduction)
     dtype = float_dtype(logits)
     logits = float_input(logits, dtype)
     if logits.ndim != 2:
         raise ValueError(f"softmax_cross_entropy: logits must be (N, K), got shape {logits.shape}")
-    raw = labels.data if isinstance(labels, Tensor) else get_array_module(labels).asarray(labels)
+    raw = target.data if isinstance(target, Tensor) else get_array_module(target).asarray(target)
     if raw.ndim == 1:
         _check_labels(logits.shape, raw, get_array_module(raw))
-        labels = raw  # class indices are never differentiated
+        target = raw  # class indices are never differentiated
     elif raw.ndim == 2:
         if raw.shape != logits.shape:
             raise ValueError(f"softmax_cross_entropy: target probabilities of shape {raw.shape} do not match logits {logits.shape}")
-        labels = float_input(labels, dtype)
+        target = float_input(target, dtype)
     else:
-        raise ValueError(f"softmax_cross_entropy: labels must be (N,) integers or (N, K) probabilities, got shape {raw.shape}")
-    return reduce_loss(SoftmaxCrossEntropy.apply(logits, labels), reduction, "softmax_cross_entropy")
+        raise ValueError(f"softmax_cross_entropy: target must be (N,) integers or (N, K) probabilities, got shape {raw.shape}")
+    return reduce_loss(SoftmaxCrossEntropy.apply(logits, target), reduction, "softmax_cross_entropy")
 
 
-def gan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """The discriminator's loss from its logits: mean softplus(-l_real) + mean softplus(l_fake).
+def gan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor, reduction: str = "batch_sum") -> Tensor:
+    """The discriminator's loss from its logits: softplus(-l_real) and softplus(l_fake), each reduced
+    over its own batch, then added: with the default "batch_sum" and logits (N,) or (N, 1),
+    mean softplus(-l_real) + mean softplus(l_fake).
 
     That is -mean log D(x) - mean log(1 - D(G(z))) with D = sigmoid(l), written with softplus
-    so that it never takes the log of 0. Real and fake batches may differ in size.
+    so that it never takes the log of 0. Real and fake batches may differ in size (so "none"
+    is refused: there is no one shape to return).
     """
-    return reduce_loss(softplus(neg(real_logits)), "mean") + reduce_loss(softplus(fake_logits), "mean")
+    check_reduction("gan_discriminator_loss", reduction)
+    if reduction == "none":
+        raise ValueError("gan_discriminator_loss: reduction 'none' has no single shape (real and fake batches "
+                         "may differ); call softplus(-real_logits) and softplus(fake_logits) instead")
+    real_term = reduce_loss(softplus(neg(real_logits)), reduction, "gan_discriminator_loss")
+    return real_term + reduce_loss(softplus(fake_logits), reduction, "gan_discriminator_loss")
 
 
-def gan_generator_loss(fake_logits: Tensor, kind: str = "non_saturating") -> Tensor:
+def gan_generator_loss(fake_logits: Tensor, kind: str = "non_saturating", reduction: str = "batch_sum") -> Tensor:
     """The generator's loss from the discriminator's logits on generated samples.
 
-    ``kind="non_saturating"``: mean softplus(-l) = -mean log D(G(z)) (Goodfellow et al. 2014's
-    practical choice: strong gradients while D still rejects the samples).
-    ``kind="minimax"``: -mean softplus(l) = mean log(1 - D(G(z))), the original minimax objective.
+    ``kind="non_saturating"``: softplus(-l) = -log D(G(z)) (Goodfellow et al. 2014's practical
+    choice: strong gradients while D still rejects the samples).
+    ``kind="minimax"``: -softplus(l) = log(1 - D(G(z))), the original minimax objective.
+    Default "batch_sum": the mean over the batch for logits (N,) or (N, 1).
     """
+    check_reduction("gan_generator_loss", reduction)
     if kind == "non_saturating":
-        return reduce_loss(softplus(neg(fake_logits)), "mean")
+        return reduce_loss(softplus(neg(fake_logits)), reduction, "gan_generator_loss")
     if kind == "minimax":
-        return neg(reduce_loss(softplus(fake_logits), "mean"))
+        return neg(reduce_loss(softplus(fake_logits), reduction, "gan_generator_loss"))
     raise ValueError(f"gan_generator_loss: kind must be 'non_saturating' or 'minimax', got {kind!r}")
 
 
@@ -325,7 +343,7 @@ register_case("sigmoid_bce_with_logits")(
 )
 register_case("mse_loss")(lambda rng: (lambda p, t: mse_loss(p, t, reduction="batch_sum"), [rng.standard_normal((3, 4)), rng.standard_normal((4,))]))
 register_case("gaussian_nll")(
-    lambda rng: (lambda x, m, v: gaussian_nll(x, m, v, reduction="none"), [rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4)])
+    lambda rng: (lambda m, x, v: gaussian_nll(m, x, v, reduction="none"), [rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4)])
 )
 register_case("softmax_cross_entropy")(
     lambda rng: (lambda z, labels=rng.integers(0, 5, 4): softmax_cross_entropy(z, labels, reduction="none"), [rng.standard_normal((4, 5)) * 2])
