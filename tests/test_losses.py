@@ -192,14 +192,93 @@ def test_softmax_ce_errors():
         softmax_cross_entropy(z, np.array([0, 4, 1]))
     with pytest.raises(ValueError, match=r"softmax_cross_entropy: label -1 at index 2 is out of range for K = 4"):
         softmax_cross_entropy(z, np.array([0, 1, -1]))
-    with pytest.raises(ValueError, match=r"softmax_cross_entropy: 2 labels for 3 rows"):
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: target of shape \(2,\) does not match logits \(3, 4\)"):
         softmax_cross_entropy(z, np.array([0, 1]))
-    with pytest.raises(TypeError, match=r"softmax_cross_entropy: labels of shape \(3,\) must be integers"):
+    with pytest.raises(TypeError, match=r"softmax_cross_entropy: target of shape \(3,\) must be integers"):
         softmax_cross_entropy(z, np.array([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError, match=r"softmax_cross_entropy: target probabilities of shape \(3, 5\) do not match logits \(3, 4\)"):
         softmax_cross_entropy(z, np.zeros((3, 5)))
-    with pytest.raises(ValueError, match=r"softmax_cross_entropy: logits must be \(N, K\), got shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"softmax_cross_entropy: logits must be \(N, K\) or \(N, L, K\), classes last, got shape \(4,\)"):
         softmax_cross_entropy(np.zeros(4), np.array([0]))
+    with pytest.raises(ValueError, match=r"label 7 at index \(1, 0\) is out of range for K = 4 classes \(labels must lie in \[0, 3\] or equal ignore_index = -100\)"):
+        softmax_cross_entropy(np.zeros((2, 2, 4)), np.array([[0, -100], [7, 1]]), ignore_index=-100)
+    with pytest.raises(ValueError, match="softmax_cross_entropy: ignore_index applies to integer class targets"):
+        softmax_cross_entropy(z, np.full((3, 4), 0.25), ignore_index=0)
+    with pytest.raises(TypeError, match="softmax_cross_entropy: ignore_index must be an integer label"):
+        softmax_cross_entropy(z, np.array([0, 1, 2]), ignore_index=1.0)
+
+
+# ---- softmax_cross_entropy over positions, with ignore_index (masked-token losses) -----------------
+def ce_reference(logits, target, reduction, ignore_index=None):
+    """Loops over positions: -log softmax(z)[label], skipping ignored labels."""
+    lead = logits.shape[:-1]
+    losses, kept = np.zeros(lead), 0
+    for index in np.ndindex(*lead):
+        if ignore_index is not None and target[index] == ignore_index:
+            continue
+        z = logits[index]
+        losses[index] = -(z[target[index]] - z.max() - np.log(np.exp(z - z.max()).sum()))
+        kept += 1
+    return {"none": losses, "sum": losses.sum(), "batch_sum": losses.sum() / lead[0],
+            "mean": losses.sum() / max(kept if ignore_index is not None else losses.size, 1)}[reduction]
+
+
+@FAST
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(2, 5), st.sampled_from(REDUCTIONS), st.sampled_from([None, -100, 0]),
+       st.integers(0, 2**31 - 1))
+def test_softmax_ce_over_positions_with_ignore_index(n, length, k, reduction, ignore_index, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((n, length, k)) * 2
+    target = rng.integers(0, k, (n, length))
+    if ignore_index is not None:
+        target[rng.random((n, length)) < 0.4] = ignore_index
+    loss = softmax_cross_entropy(logits, target, reduction=reduction, ignore_index=ignore_index)
+    np.testing.assert_allclose(loss.data, ce_reference(logits, target, reduction, ignore_index), rtol=1e-12, atol=1e-15)
+    gradcheck(lambda z: softmax_cross_entropy(z, target, reduction=reduction, ignore_index=ignore_index), [logits])
+    # an ignored position gets no gradient at all
+    z = Tensor(logits.copy(), requires_grad=True)
+    softmax_cross_entropy(z, target, reduction="sum", ignore_index=ignore_index).backward()
+    if ignore_index is not None:
+        assert np.all(z.grad[target == ignore_index] == 0)
+
+
+def test_softmax_ce_ignore_index_extremes():
+    z = Tensor(np.array([[1e4, -1e4, 0.0], [0.5, 0.2, -0.1]]), requires_grad=True)
+    loss = softmax_cross_entropy(z, np.array([1, -100]), reduction="mean", ignore_index=-100)  # -log p = 2e4, one position
+    loss.backward()
+    np.testing.assert_allclose(loss.item(), 2e4)
+    np.testing.assert_array_equal(z.grad[1], 0)
+    everything_ignored = Tensor(np.zeros((2, 3)), requires_grad=True)
+    loss = softmax_cross_entropy(everything_ignored, np.array([-100, -100]), reduction="mean", ignore_index=-100)
+    loss.backward()
+    assert loss.item() == 0.0 and np.all(everything_ignored.grad == 0)  # PyTorch: NaN
+
+
+def test_softmax_ce_matches_torch_with_ignore_index():
+    torch = pytest.importorskip("torch", reason="the cross-check against PyTorch needs torch")
+    rng = np.random.default_rng(11)
+    logits = rng.standard_normal((3, 5, 7))
+    target = rng.integers(0, 7, (3, 5))
+    target[rng.random((3, 5)) < 0.3] = -100
+    for reduction in ("none", "sum", "mean"):
+        z = Tensor(logits.copy(), requires_grad=True)
+        ours = softmax_cross_entropy(z, target, reduction=reduction, ignore_index=-100)
+        ours.backward(np.ones(ours.shape))
+        zt = torch.tensor(logits, requires_grad=True)
+        # torch wants the class axis second: (N, K, L)
+        theirs = torch.nn.functional.cross_entropy(zt.permute(0, 2, 1), torch.tensor(target), ignore_index=-100,
+                                                   reduction=reduction)
+        theirs.backward(torch.ones_like(theirs))
+        np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(z.grad, zt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_softmax_ce_soft_targets_over_positions():
+    rng = np.random.default_rng(12)
+    logits, target = rng.standard_normal((2, 3, 4)), rng.dirichlet(np.ones(4), (2, 3))
+    gradcheck(lambda z, t: softmax_cross_entropy(z, t, reduction="mean"), [logits, target])
+    flat = softmax_cross_entropy(logits.reshape(6, 4), target.reshape(6, 4), reduction="none").data
+    np.testing.assert_allclose(softmax_cross_entropy(logits, target, reduction="none").data, flat.reshape(2, 3), rtol=1e-14)
 
 
 # ---- GAN losses --------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ Every loss in losses.py and divergences.py follows two rules:
     sigmoid_bce_with_logits  (logits, target)                  batch_sum   max(z, 0) - z t + log1p(e^-|z|)
     mse_loss                 (prediction, target)              batch_sum   (p - t)^2
     gaussian_nll             (mean, target, logvar)            batch_sum   0.5 (log 2pi + v + (t - m)^2 e^-v)
-    softmax_cross_entropy    (logits, target)                  batch_sum   -sum_k t_k log softmax(z)_k, per row
+    softmax_cross_entropy    (logits, target)                  batch_sum   -sum_k t_k log softmax(z)_k per example
+                                                                           or position (classes last)
     gan_discriminator_loss   (real_logits, fake_logits)        batch_sum   softplus(-l_real), softplus(l_fake):
                                                                            each reduced over its own batch, added
     gan_generator_loss       (fake_logits, kind)               batch_sum   softplus(-l) (non-saturating), -softplus(l)

@@ -15,7 +15,8 @@ Formulas (z logits, x targets, g the incoming gradient):
     Gaussian NLL      l = 0.5 (log 2pi + v + (x - m)^2 e^-v)     dl/dx = (x - m) e^-v = -dl/dm
                       (m = mean, x = target, v = logvar)         dl/dv = 0.5 (1 - (x - m)^2 e^-v)
     softmax CE        l_n = -sum_k t_nk log softmax(z_n)_k       dl/dz_n = softmax(z_n) sum_k t_nk - t_n
-                      (integer labels: t is one-hot)             dl/dt_n = -log softmax(z_n)
+                      (integer labels: t is one-hot; a row per   dl/dt_n = -log softmax(z_n)
+                      example or position; ignored rows: l = 0)  (0 on ignored rows)
     GAN (D logits l)  D: softplus(-l_real) + softplus(l_fake)    (each reduced over its own batch)
                       G non-saturating: softplus(-l_fake)       G minimax: -softplus(l_fake)
 
@@ -37,7 +38,16 @@ from ..gradcheck import register_case
 from ..tensor import Tensor
 from .activations import sigmoid_forward, softplus
 from .arithmetic import neg
-from .loss_helpers import REDUCTIONS, broadcast_shape, check_reduction, float_dtype, float_input, reduce_loss, times_exp
+from .loss_helpers import (
+    REDUCTIONS,
+    ReduceLoss,
+    broadcast_shape,
+    check_reduction,
+    float_dtype,
+    float_input,
+    reduce_loss,
+    times_exp,
+)
 
 __all__ = [
     "REDUCTIONS",
@@ -113,18 +123,23 @@ def gaussian_nll_backward(grad, x, mean, logvar):
 
 
 @register_kernel("softmax_cross_entropy_forward")
-def softmax_cross_entropy_forward(logits, target):
+def softmax_cross_entropy_forward(logits, target, ignore_index=None):
     """Cross-entropy of each row's softmax against its target.
 
-    ``logits``: (N, K) float. ``target``: (N,) integer labels in [0, K) or (N, K) float target
-    probabilities (one-hot or soft). Returns ``(loss, log_probs)``: loss (N,), and the row-wise
-    log-softmax (N, K) that the backward needs. Stable: log_probs = z - max z - log sum exp(z - max z).
+    ``logits``: (R, K) float (one row per example, or per position). ``target``: (R,) integer
+    labels in [0, K) or (R, K) float target probabilities (one-hot or soft). ``ignore_index``
+    (integer labels only): rows whose label equals it get loss 0, whatever their logits.
+    Returns ``(loss, log_probs)``: loss (R,), and the row-wise log-softmax (R, K) that the
+    backward needs. Stable: log_probs = z - max z - log sum exp(z - max z).
     """
     xp = get_array_module(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
     if target.ndim == 1:
-        loss = -log_probs[xp.arange(target.shape[0]), target]
+        keep = _kept(target, ignore_index, xp)
+        # An ignored row's label may be any integer (-100): gather at class 0 instead, then drop it.
+        picked = log_probs[xp.arange(target.shape[0]), xp.where(keep, target, 0)]
+        loss = xp.where(keep, -picked, 0)
     else:
         # 0 log 0 = 0: a zero target entry adds 0 even where its log-probability is -inf
         # (float32 logits [3e38, -3e38] shift to -inf), where 0 * -inf would be NaN.
@@ -133,20 +148,30 @@ def softmax_cross_entropy_forward(logits, target):
 
 
 @register_kernel("softmax_cross_entropy_backward")
-def softmax_cross_entropy_backward(grad, log_probs, target):
-    """Gradient with respect to the logits, (N, K).
+def softmax_cross_entropy_backward(grad, log_probs, target, ignore_index=None):
+    """Gradient with respect to the logits, (R, K).
 
-    ``grad``: (N,) (may be a broadcast view); ``log_probs``: (N, K) from the forward; ``target`` as
-    in the forward. Integer labels: grad_n (softmax(z_n) - onehot(label_n)). Soft targets:
-    grad_n (softmax(z_n) sum_k t_nk - t_n), exact also when a row of t does not sum to 1.
+    ``grad``: (R,) (may be a broadcast view); ``log_probs``: (R, K) from the forward; ``target``,
+    ``ignore_index`` as in the forward. Integer labels: grad_r (softmax(z_r) - onehot(label_r)),
+    0 on ignored rows. Soft targets: grad_r (softmax(z_r) sum_k t_rk - t_r), exact also when a
+    row of t does not sum to 1.
     """
     xp = get_array_module(log_probs)
     probs = xp.exp(log_probs)
     if target.ndim == 1:
-        probs[xp.arange(target.shape[0]), target] -= 1
+        keep = _kept(target, ignore_index, xp)
+        probs[xp.arange(target.shape[0]), xp.where(keep, target, 0)] -= 1
+        probs = xp.where(keep[:, None], probs, 0)
     else:
         probs = probs * target.sum(axis=1, keepdims=True) - target
     return grad[:, None] * probs
+
+
+def _kept(labels, ignore_index, xp):
+    """True for the rows that count: every row, or those whose label is not ``ignore_index``."""
+    if ignore_index is None:
+        return xp.ones(labels.shape, dtype=bool)
+    return labels != ignore_index
 
 
 # ---- ops -------------------------------------------------------------------------------------
@@ -202,15 +227,18 @@ class SoftmaxCrossEntropy(Function):
     op_name = "softmax_cross_entropy"
 
     @staticmethod
-    def forward(ctx, logits, target):
-        loss, log_probs = kernel("softmax_cross_entropy_forward")(logits, target)
+    def forward(ctx, logits, target, ignore_index=None):
+        loss, log_probs = kernel("softmax_cross_entropy_forward")(logits, target, ignore_index)
         ctx.save_for_backward(log_probs, target)
+        ctx.ignore_index = ignore_index
         return loss
 
     @staticmethod
     def backward(ctx, grad):
         log_probs, target = ctx.saved_arrays
-        grad_logits = kernel("softmax_cross_entropy_backward")(grad, log_probs, target) if ctx.needs_input_grad[0] else None
+        grad_logits = None
+        if ctx.needs_input_grad[0]:
+            grad_logits = kernel("softmax_cross_entropy_backward")(grad, log_probs, target, ctx.ignore_index)
         grad_target = -grad[:, None] * log_probs if ctx.needs_input_grad[1] else None
         return grad_logits, grad_target
 
@@ -260,48 +288,83 @@ def gaussian_nll(mean, target, logvar, reduction: str = "batch_sum") -> Tensor:
     return reduce_loss(GaussianNLL.apply(mean, target, logvar), reduction, "gaussian_nll")
 
 
-def _check_labels(logits_shape, labels, xp) -> None:
-    n, k = logits_shape
+def _check_labels(logits_shape, labels, ignore_index, xp) -> None:
+    k = logits_shape[-1]
     if labels.dtype.kind not in "iu":
         raise TypeError(
-            f"softmax_cross_entropy: labels of shape {labels.shape} must be integers (class indices) "
-            f"or (N, K) = ({n}, {k}) target probabilities, got dtype {labels.dtype}"
+            f"softmax_cross_entropy: target of shape {labels.shape} must be integers (class indices) "
+            f"or {tuple(logits_shape)} target probabilities, got dtype {labels.dtype}"
         )
-    if labels.shape[0] != n:
-        raise ValueError(f"softmax_cross_entropy: {labels.shape[0]} labels for {n} rows of logits {logits_shape}")
+    if labels.shape != tuple(logits_shape[:-1]):
+        raise ValueError(
+            f"softmax_cross_entropy: target of shape {labels.shape} does not match logits {tuple(logits_shape)} "
+            f"(class indices need shape {tuple(logits_shape[:-1])}: the logits without their last, class axis)"
+        )
     bad = (labels < 0) | (labels >= k)
+    if ignore_index is not None:
+        bad &= labels != ignore_index
     if bool(bad.any()):
-        index = int(xp.argmax(bad))
+        index = tuple(int(i) for i in np.unravel_index(int(xp.argmax(bad.ravel())), labels.shape))
+        index = index[0] if len(index) == 1 else index
         raise ValueError(
             f"softmax_cross_entropy: label {int(labels[index])} at index {index} is out of range "
-            f"for K = {k} classes (labels must lie in [0, {k - 1}])"
+            f"for K = {k} classes (labels must lie in [0, {k - 1}]"
+            + (f" or equal ignore_index = {ignore_index})" if ignore_index is not None else ")")
         )
 
 
-def softmax_cross_entropy(logits, target, reduction: str = "batch_sum") -> Tensor:
-    """Cross-entropy of softmax(logits) against a target, via a stable log-softmax.
+def softmax_cross_entropy(logits, target, reduction: str = "batch_sum", ignore_index=None) -> Tensor:
+    """Cross-entropy of softmax(logits) against a target, via a stable log-softmax over the last axis.
 
-    ``logits``: (N, K). ``target``: (N,) integer class indices in [0, K), or (N, K) target
-    probabilities (one-hot or soft; differentiable if a Tensor that requires grad).
-    The per-example loss is -sum_k t_k log softmax(z)_k = -log softmax(z)[label];
-    reduction "none" gives it as (N,). Default "batch_sum", here the mean over the N examples.
+    Shapes (classes last, as in a language model's (batch, length, vocabulary) logits):
+        logits (N, K)     target (N,) integer class indices, or (N, K) probabilities
+        logits (N, L, K)  target (N, L) integer class indices, or (N, L, K) probabilities
+    (any number of middle axes works the same way). Probabilities may be one-hot or soft, and
+    are differentiable if a Tensor that requires grad. The loss of one row (example or
+    position) is -sum_k t_k log softmax(z)_k = -log softmax(z)[label]; reduction "none" gives
+    it as (N,) or (N, L).
+
+    ``ignore_index`` (PyTorch's name; integer targets only): positions whose label equals it
+    contribute neither loss nor gradient, e.g. the unmasked tokens of a BERT-style masked-token
+    loss (their label may be any integer, such as -100). With it, "mean" averages over the
+    positions that are not ignored (0 if every position is: PyTorch gives NaN there), and
+    "batch_sum" sums them and divides by N.
+
+    Default "batch_sum": on (N, K) logits the mean over the N examples; on (N, L, K) the sum
+    over the L positions, averaged over the batch.
     """
     check_reduction("softmax_cross_entropy", reduction)
     dtype = float_dtype(logits)
     logits = float_input(logits, dtype)
-    if logits.ndim != 2:
-        raise ValueError(f"softmax_cross_entropy: logits must be (N, K), got shape {logits.shape}")
+    if logits.ndim < 2:
+        raise ValueError(f"softmax_cross_entropy: logits must be (N, K) or (N, L, K), classes last, got shape {logits.shape}")
     raw = target.data if isinstance(target, Tensor) else get_array_module(target).asarray(target)
-    if raw.ndim == 1:
-        _check_labels(logits.shape, raw, get_array_module(raw))
-        target = raw  # class indices are never differentiated
-    elif raw.ndim == 2:
+    lead, k = tuple(logits.shape[:-1]), logits.shape[-1]
+    if raw.ndim == logits.ndim - 1:
+        _check_labels(logits.shape, raw, ignore_index, get_array_module(raw))
+        rows = raw.reshape(-1)  # class indices are never differentiated
+    elif raw.ndim == logits.ndim:
         if raw.shape != logits.shape:
             raise ValueError(f"softmax_cross_entropy: target probabilities of shape {raw.shape} do not match logits {logits.shape}")
-        target = float_input(target, dtype)
+        if ignore_index is not None:
+            raise ValueError("softmax_cross_entropy: ignore_index applies to integer class targets, not to target probabilities")
+        rows = float_input(target, dtype).reshape((-1, k))
     else:
-        raise ValueError(f"softmax_cross_entropy: target must be (N,) integers or (N, K) probabilities, got shape {raw.shape}")
-    return reduce_loss(SoftmaxCrossEntropy.apply(logits, target), reduction, "softmax_cross_entropy")
+        raise ValueError(
+            f"softmax_cross_entropy: target must be {lead} integers or {tuple(logits.shape)} probabilities "
+            f"for logits {tuple(logits.shape)}, got shape {raw.shape}"
+        )
+    if ignore_index is not None and not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"softmax_cross_entropy: ignore_index must be an integer label, got {ignore_index!r}")
+    # One row per example (or position): the op and its kernels work on (R, K) and (R,).
+    flat_logits = logits.reshape((-1, k)) if len(lead) > 1 else logits
+    loss = SoftmaxCrossEntropy.apply(flat_logits, rows, ignore_index=ignore_index)
+    if len(lead) > 1:
+        loss = loss.reshape(lead)
+    if reduction == "mean" and ignore_index is not None:
+        counted = max(int((raw != ignore_index).sum()), 1)  # every position ignored: 0 / 1 = 0, not NaN
+        return ReduceLoss.apply(loss, divisor=counted)
+    return reduce_loss(loss, reduction, "softmax_cross_entropy")
 
 
 def gan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor, reduction: str = "batch_sum") -> Tensor:
@@ -347,6 +410,12 @@ register_case("gaussian_nll")(
 )
 register_case("softmax_cross_entropy")(
     lambda rng: (lambda z, labels=rng.integers(0, 5, 4): softmax_cross_entropy(z, labels, reduction="none"), [rng.standard_normal((4, 5)) * 2])
+)
+register_case("softmax_cross_entropy_ignore_index")(
+    lambda rng: (
+        lambda z, t=np.array([[0, -100, 3], [-100, 2, 2]]): softmax_cross_entropy(z, t, reduction="mean", ignore_index=-100),
+        [rng.standard_normal((2, 3, 4)) * 2],
+    )
 )
 register_case("softmax_cross_entropy_soft")(
     lambda rng: (lambda z, t: softmax_cross_entropy(z, t, reduction="sum"), [rng.standard_normal((4, 5)), rng.dirichlet(np.ones(5), 4)])
