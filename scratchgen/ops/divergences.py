@@ -34,7 +34,7 @@ from ..gradcheck import register_case
 from ..tensor import Tensor
 from .activations import sigmoid_forward
 from .arithmetic import abs as abs_op
-from .loss_helpers import broadcast_shape, check_reduction, float_dtype, float_input, reduce_loss, times_exp
+from .loss_helpers import broadcast_shape, check_reduction, float_dtype, float_inputs, reduce_loss, times_exp
 
 __all__ = [
     "gaussian_kl_standard",
@@ -279,7 +279,7 @@ def gaussian_kl_standard(mu, logvar, reduction: str = "batch_sum") -> Tensor:
     """
     check_reduction("gaussian_kl_standard", reduction)
     dtype = float_dtype(mu, logvar)
-    mu, logvar = float_input(mu, dtype), float_input(logvar, dtype)
+    mu, logvar = float_inputs("gaussian_kl_standard", dtype, mu=mu, logvar=logvar)
     broadcast_shape("gaussian_kl_standard", mu=mu, logvar=logvar)
     return reduce_loss(GaussianKLStandard.apply(mu, logvar), reduction, "gaussian_kl_standard")
 
@@ -293,7 +293,7 @@ def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p, reduction: str = "batch_sum") ->
     """
     check_reduction("gaussian_kl", reduction)
     dtype = float_dtype(mu_q, logvar_q, mu_p, logvar_p)
-    mu_q, logvar_q, mu_p, logvar_p = (float_input(v, dtype) for v in (mu_q, logvar_q, mu_p, logvar_p))
+    mu_q, logvar_q, mu_p, logvar_p = float_inputs("gaussian_kl", dtype, mu_q=mu_q, logvar_q=logvar_q, mu_p=mu_p, logvar_p=logvar_p)
     broadcast_shape("gaussian_kl", mu_q=mu_q, logvar_q=logvar_q, mu_p=mu_p, logvar_p=logvar_p)
     return reduce_loss(GaussianKL.apply(mu_q, logvar_q, mu_p, logvar_p), reduction, "gaussian_kl")
 
@@ -321,7 +321,7 @@ def bernoulli_kl(rho_hat, rho, reduction: str = "batch_sum", eps: float = BERNOU
     if not 0 < eps < 0.5:
         raise ValueError(f"bernoulli_kl: eps must lie in (0, 0.5), got {eps}")
     dtype = float_dtype(rho_hat, rho)
-    rho_hat, rho = float_input(rho_hat, dtype), float_input(rho, dtype)
+    rho_hat, rho = float_inputs("bernoulli_kl", dtype, rho_hat=rho_hat, rho=rho)
     if bool(((rho < 0) | (rho > 1)).any()):
         raise ValueError(f"bernoulli_kl: rho must lie in [0, 1], got values from {float(rho.min())} to {float(rho.max())}")
     broadcast_shape("bernoulli_kl", rho_hat=rho_hat, rho=rho)
@@ -333,6 +333,7 @@ def l1_penalty(x: Tensor, reduction: str = "batch_sum") -> Tensor:
     over the batch; "sum" for sum |x|, or "mean" / "none". The gradient at exactly 0 is 0 (a
     subgradient)."""
     check_reduction("l1_penalty", reduction)
+    (x,) = float_inputs("l1_penalty", float_dtype(x), x=x)
     return reduce_loss(abs_op(x), reduction, "l1_penalty")
 
 
@@ -344,7 +345,7 @@ def reparameterize(mu, logvar, eps) -> Tensor:
     extra leading axes for several samples per example, e.g. (S, N, latent).
     """
     dtype = float_dtype(mu, logvar, eps)
-    mu, logvar, eps = (float_input(v, dtype) for v in (mu, logvar, eps))
+    mu, logvar, eps = float_inputs("reparameterize", dtype, mu=mu, logvar=logvar, eps=eps)
     broadcast_shape("reparameterize", mu=mu, logvar=logvar, eps=eps)
     return Reparameterize.apply(mu, logvar, eps)
 
@@ -360,7 +361,7 @@ def contractive_penalty(x, weight, bias, reduction: str = "batch_sum") -> Tensor
     """
     check_reduction("contractive_penalty", reduction)
     dtype = float_dtype(weight, x, bias)
-    x, weight, bias = (float_input(v, dtype) for v in (x, weight, bias))
+    x, weight, bias = float_inputs("contractive_penalty", dtype, x=x, weight=weight, bias=bias)
     if weight.ndim != 2:
         raise ValueError(f"contractive_penalty: weight must be (hidden, visible), got shape {weight.shape}")
     if x.ndim != 2:

@@ -13,6 +13,8 @@ replace it whole:
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..function import Function
 from ..tensor import Tensor
 
@@ -67,13 +69,36 @@ class Linear(Function):
         return grad_x, grad_w, grad_b
 
 
+def _require_float(op_name: str, **named) -> None:
+    """Refuse integer, boolean and complex operands, naming the op, the argument and its dtype.
+
+    NumPy would compute int64 @ float32 in float64 (a float32 model silently turning float64)
+    and a complex product would fail later with a message about requires_grad; both are
+    mistakes to report here, where the reader can see which argument to convert.
+    """
+    for name, value in named.items():
+        dtype = getattr(value, "dtype", None)
+        if value is None or (dtype is not None and np.dtype(dtype).kind == "f"):
+            continue
+        dtype = dtype if dtype is not None else np.asarray(value).dtype
+        raise TypeError(f"{op_name}: {name} has dtype {dtype}; {op_name} takes floating-point arrays "
+                        f"(float32 or float64): convert it with .astype(...) first")
+
+
 def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """``a @ b`` for inputs of 2 or more dimensions (leading axes broadcast)."""
+    """``a @ b`` for inputs of 2 or more dimensions (leading axes broadcast).
+
+    Both operands must be floating point (integer or complex ones are refused, not cast)."""
+    _require_float("matmul", a=a, b=b)
     return MatMul.apply(a, b)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
-    """``x W^T + b``. x: (N, in), weight: (out, in), bias: (out,) or None -> (N, out)."""
+    """``x W^T + b``. x: (N, in), weight: (out, in), bias: (out,) or None -> (N, out).
+
+    Every operand must be floating point: an integer batch (uint8 pixels) is refused rather than
+    cast, since the cast is also where the scaling to [0, 1] is usually forgotten."""
+    _require_float("linear", x=x, weight=weight, bias=bias)
     return Linear.apply(x, weight, bias)
 
 

@@ -47,8 +47,10 @@ overflows.
 Inputs broadcast like NumPy, with one guard (``broadcast_shape``): the broadcast shape must be
 the shape of one of the inputs. Mixing a (N,) target with (N, 1) predictions would otherwise
 silently give an (N, N) loss; here it is an error. Constant inputs (arrays, numbers) are
-converted to the floating dtype of the Tensor inputs (``float_dtype``, ``float_input``), so a
-float32 model never computes in float64 by accident.
+converted to the floating dtype of the Tensor inputs (``float_dtype``, ``float_inputs``), so a
+float32 model never computes in float64 by accident; integer and boolean constants (uint8 pixels,
+masks) are converted too, and complex ones refused with the op's and the argument's name.
+Integer class labels (softmax_cross_entropy's target) are indices, never converted.
 """
 from __future__ import annotations
 
@@ -121,15 +123,25 @@ def float_dtype(*values):
     return np.dtype(np.float64)
 
 
-def float_input(value, dtype):
-    """A Tensor stays as it is (``Function.apply`` refuses mixed float dtypes); an array, a number or
-    a non-float Tensor (e.g. uint8 binarised pixels) becomes an array of ``dtype``."""
+def float_input(value, dtype, op_name: str, name: str):
+    """A float Tensor stays as it is (``Function.apply`` refuses mixed float dtypes); an array, a
+    number or a non-float Tensor (e.g. uint8 binarised pixels, bool masks) becomes an array of
+    ``dtype``. A complex input is refused, naming the op and the argument: casting it would
+    silently drop the imaginary part."""
     if isinstance(value, Tensor):
         if value.dtype.kind == "f":
             return value
         value = value.data
     array = get_array_module(value).asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{op_name}: {name} has dtype {array.dtype}; losses take real numbers "
+                        f"(a complex input would lose its imaginary part)")
     return array if array.dtype == dtype else array.astype(dtype)
+
+
+def float_inputs(op_name: str, dtype, **named) -> tuple:
+    """``float_input`` of each named input, in order: ``x, y = float_inputs("op", dtype, x=x, y=y)``."""
+    return tuple(float_input(value, dtype, op_name, name) for name, value in named.items())
 
 
 def broadcast_shape(op_name: str, **named) -> tuple:

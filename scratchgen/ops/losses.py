@@ -44,7 +44,7 @@ from .loss_helpers import (
     broadcast_shape,
     check_reduction,
     float_dtype,
-    float_input,
+    float_inputs,
     reduce_loss,
     times_exp,
 )
@@ -254,7 +254,7 @@ def sigmoid_bce_with_logits(logits, target, reduction: str = "batch_sum") -> Ten
     """
     check_reduction("sigmoid_bce_with_logits", reduction)
     dtype = float_dtype(logits, target)
-    logits, target = float_input(logits, dtype), float_input(target, dtype)
+    logits, target = float_inputs("sigmoid_bce_with_logits", dtype, logits=logits, target=target)
     broadcast_shape("sigmoid_bce_with_logits", logits=logits, target=target)
     return reduce_loss(SigmoidBCEWithLogits.apply(logits, target), reduction, "sigmoid_bce_with_logits")
 
@@ -266,7 +266,7 @@ def mse_loss(prediction, target, reduction: str = "batch_sum") -> Tensor:
     both inputs are differentiable."""
     check_reduction("mse_loss", reduction)
     dtype = float_dtype(prediction, target)
-    prediction, target = float_input(prediction, dtype), float_input(target, dtype)
+    prediction, target = float_inputs("mse_loss", dtype, prediction=prediction, target=target)
     broadcast_shape("mse_loss", prediction=prediction, target=target)
     return reduce_loss(MSELoss.apply(prediction, target), reduction, "mse_loss")
 
@@ -283,7 +283,7 @@ def gaussian_nll(mean, target, logvar, reduction: str = "batch_sum") -> Tensor:
     """
     check_reduction("gaussian_nll", reduction)
     dtype = float_dtype(mean, target, logvar)
-    mean, target, logvar = (float_input(v, dtype) for v in (mean, target, logvar))
+    mean, target, logvar = float_inputs("gaussian_nll", dtype, mean=mean, target=target, logvar=logvar)
     broadcast_shape("gaussian_nll", mean=mean, target=target, logvar=logvar)
     return reduce_loss(GaussianNLL.apply(mean, target, logvar), reduction, "gaussian_nll")
 
@@ -335,7 +335,7 @@ def softmax_cross_entropy(logits, target, reduction: str = "batch_sum", ignore_i
     """
     check_reduction("softmax_cross_entropy", reduction)
     dtype = float_dtype(logits)
-    logits = float_input(logits, dtype)
+    (logits,) = float_inputs("softmax_cross_entropy", dtype, logits=logits)
     if logits.ndim < 2:
         raise ValueError(f"softmax_cross_entropy: logits must be (N, K) or (N, L, K), classes last, got shape {logits.shape}")
     raw = target.data if isinstance(target, Tensor) else get_array_module(target).asarray(target)
@@ -348,7 +348,8 @@ def softmax_cross_entropy(logits, target, reduction: str = "batch_sum", ignore_i
             raise ValueError(f"softmax_cross_entropy: target probabilities of shape {raw.shape} do not match logits {logits.shape}")
         if ignore_index is not None:
             raise ValueError("softmax_cross_entropy: ignore_index applies to integer class targets, not to target probabilities")
-        rows = float_input(target, dtype).reshape((-1, k))
+        (rows,) = float_inputs("softmax_cross_entropy", dtype, target=target)
+        rows = rows.reshape((-1, k))
     else:
         raise ValueError(
             f"softmax_cross_entropy: target must be {lead} integers or {tuple(logits.shape)} probabilities "
@@ -377,6 +378,8 @@ def gan_discriminator_loss(real_logits: Tensor, fake_logits: Tensor, reduction: 
     is refused: there is no one shape to return).
     """
     check_reduction("gan_discriminator_loss", reduction)
+    real_logits, fake_logits = float_inputs("gan_discriminator_loss", float_dtype(real_logits, fake_logits),
+                                            real_logits=real_logits, fake_logits=fake_logits)
     if reduction == "none":
         raise ValueError("gan_discriminator_loss: reduction 'none' has no single shape (real and fake batches "
                          "may differ); call softplus(-real_logits) and softplus(fake_logits) instead")
@@ -393,6 +396,7 @@ def gan_generator_loss(fake_logits: Tensor, kind: str = "non_saturating", reduct
     Default "batch_sum": the mean over the batch for logits (N,) or (N, 1).
     """
     check_reduction("gan_generator_loss", reduction)
+    (fake_logits,) = float_inputs("gan_generator_loss", float_dtype(fake_logits), fake_logits=fake_logits)
     if kind == "non_saturating":
         return reduce_loss(softplus(neg(fake_logits)), reduction, "gan_generator_loss")
     if kind == "minimax":
