@@ -170,3 +170,41 @@ def test_losses_refuse_complex_inputs_by_name():
     # integer targets (pixels, class labels) are still fine
     assert np.isfinite(sg.sigmoid_bce_with_logits(z, np.ones((2, 3), np.uint8)).item())
     assert np.isfinite(sg.softmax_cross_entropy(z, np.array([0, 2])).item())
+
+
+# ---- matmul with NumPy's semantics, 1-D operands included ------------------------------------------
+@st.composite
+def matmul_shapes(draw):
+    """Shapes (a, b) that np.matmul accepts: 1-D vectors, matrices, broadcasting batch axes."""
+    m, k, n = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    batch = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    a_kind, b_kind = draw(st.sampled_from(["vector", "matrix", "batched"])), draw(st.sampled_from(["vector", "matrix", "batched"]))
+    a = {"vector": (k,), "matrix": (m, k), "batched": batch + (m, k)}[a_kind]
+    b_batch = tuple(1 if draw(st.booleans()) else s for s in batch)[draw(st.integers(0, len(batch))):]
+    b = {"vector": (k,), "matrix": (k, n), "batched": b_batch + (k, n)}[b_kind]
+    return a, b
+
+
+@SETTINGS
+@given(matmul_shapes(), st.integers(0, 1000))
+def test_matmul_follows_numpy_for_vectors_matrices_and_batches(shapes, seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    out = sg.matmul(Tensor(a), Tensor(b))
+    expected = np.matmul(a, b)
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(out.data, expected, rtol=1e-13, atol=1e-14)
+    gradcheck(sg.matmul, [a, b])
+
+
+def test_matmul_vector_cases_and_errors():
+    rng = np.random.default_rng(0)
+    v, w, B = Tensor(rng.standard_normal(3)), Tensor(rng.standard_normal(3)), Tensor(rng.standard_normal((3, 4)))
+    assert (v @ B).shape == (4,) and (B.T @ v).shape == (4,) and (v @ w).shape == ()
+    np.testing.assert_allclose((v @ w).item(), v.data @ w.data)
+    with pytest.raises(ValueError, match=r"^matmul: batch dimensions \(2,\) and \(5,\) of shapes \(2, 3, 4\) and \(5, 4, 6\) do not broadcast$"):
+        sg.matmul(Tensor(np.zeros((2, 3, 4))), Tensor(np.zeros((5, 4, 6))))
+    with pytest.raises(ValueError, match=r"^matmul: shapes \(3,\) and \(4, 5\) do not align \(3 != 4\)$"):
+        sg.matmul(Tensor(np.zeros(3)), Tensor(np.zeros((4, 5))))
+    with pytest.raises(ValueError, match=r"^matmul: operands need at least 1 dimension"):
+        sg.matmul(Tensor(np.float64(2.0)), Tensor(np.zeros(3)))
