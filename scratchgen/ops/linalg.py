@@ -18,6 +18,8 @@ import numpy as np
 from ..function import Function
 from ..tensor import Tensor
 
+__all__ = ["matmul", "linear"]
+
 
 def _swap_last(a):
     return a.swapaxes(-1, -2)

@@ -39,7 +39,6 @@ from ..tensor import Tensor
 from .activations import sigmoid_forward, softplus
 from .arithmetic import neg
 from .loss_helpers import (
-    REDUCTIONS,
     ReduceLoss,
     broadcast_shape,
     check_reduction,
@@ -50,8 +49,6 @@ from .loss_helpers import (
 )
 
 __all__ = [
-    "REDUCTIONS",
-    "reduce_loss",
     "sigmoid_bce_with_logits",
     "mse_loss",
     "gaussian_nll",
