@@ -2,7 +2,7 @@
 
 Each loss is one fused op: its forward computes the *unreduced* loss (one value per element, or
 per example for softmax cross-entropy) with a NumPy reference kernel, its backward calls the
-matching backward kernel, and ``reduce_loss`` then reduces it with the ordinary ``sum`` op.
+matching backward kernel, and ``reduce_loss`` (loss_helpers.py) then reduces it.
 
 The argument order (prediction first, then target), the default reduction ("batch_sum"), the
 broadcasting guard and the conversion of constant inputs are shared with divergences.py: the
@@ -331,6 +331,8 @@ def softmax_cross_entropy(logits, target, reduction: str = "batch_sum", ignore_i
     over the L positions, averaged over the batch.
     """
     check_reduction("softmax_cross_entropy", reduction)
+    if ignore_index is not None and not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"softmax_cross_entropy: ignore_index must be an integer label, got {ignore_index!r}")
     dtype = float_dtype(logits)
     (logits,) = float_inputs("softmax_cross_entropy", dtype, logits=logits)
     if logits.ndim < 2:
@@ -352,8 +354,6 @@ def softmax_cross_entropy(logits, target, reduction: str = "batch_sum", ignore_i
             f"softmax_cross_entropy: target must be {lead} integers or {tuple(logits.shape)} probabilities "
             f"for logits {tuple(logits.shape)}, got shape {raw.shape}"
         )
-    if ignore_index is not None and not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"softmax_cross_entropy: ignore_index must be an integer label, got {ignore_index!r}")
     # One row per example (or position): the op and its kernels work on (R, K) and (R,).
     flat_logits = logits.reshape((-1, k)) if len(lead) > 1 else logits
     loss = SoftmaxCrossEntropy.apply(flat_logits, rows, ignore_index=ignore_index)
