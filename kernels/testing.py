@@ -301,6 +301,48 @@ CASES: Dict[str, Callable] = {
 }
 
 
+# ---- extreme inputs: an exactly-zero factor times an overflowing exp ----------------------------
+def extreme_cases(dtype) -> Dict[str, Tuple]:
+    """Arguments at which a naive formula computes 0 * inf = NaN although the true value is finite.
+
+    Every kernel here multiplies an exp by a factor that can be exactly 0: the residual mu_q - mu_p
+    of two equal Gaussians times e^-logvar_p (logvar_p = -200), the noise eps = 0 times e^(logvar/2)
+    (logvar = 200), and a saturated sigmoid's slope h (1 - h) = 0 times a squared row norm of W
+    that overflows (W ~ 1e20 in float32). The exponents overflow float32 (e^88.7) and float64
+    (e^709.8) alike. A backend must return finite values there, as the reference does.
+    """
+    dt = np.dtype(dtype)
+    big = dt.type(200.0 if dt == np.float32 else 1500.0)  # exp(big / 2) overflows in this dtype
+    huge = dt.type(1e20 if dt == np.float32 else 1e200)  # huge ** 2 overflows in this dtype
+    rng = np.random.default_rng(0)
+    mu = np.array([[0.5, -1.0, 0.0], [2.0, 0.25, -3.0]], dtype=dt)
+    grad = _normal(rng, dt, *mu.shape)
+    low, high = np.full(mu.shape, -big, dt), np.full(mu.shape, big, dt)
+    zero = np.zeros(mu.shape, dt)
+    x, weight = _normal(rng, dt, 4, 5), _normal(rng, dt, 3, 5) * huge
+    saturated = (rng.random((4, 3)) < 0.5).astype(dt)  # h exactly 0 or 1, as sigmoid(+-1e20) gives
+    return {
+        "gaussian_kl_forward": (mu, low, mu.copy(), low.copy()),
+        "gaussian_kl_backward": (grad, mu, low, mu.copy(), low.copy()),
+        "reparameterize_forward": (mu, high, zero),
+        "reparameterize_backward": (grad, high, zero),
+        "contractive_penalty_forward": (x, weight, np.zeros(3, dt)),
+        "contractive_penalty_backward": (_normal(rng, dt, 4), x, weight, saturated),
+    }
+
+
+def check_extreme(name: str, implementation: Callable, reference: Callable, dtype,
+                  to_backend: Callable = lambda a: a) -> None:
+    """Run ``extreme_cases(dtype)[name]``: every output finite, and equal to the reference's."""
+    args = extreme_cases(dtype)[name]
+    expected = reference(*copy.deepcopy(args))
+    got = implementation(*_map_arrays(copy.deepcopy(args), to_backend))
+    for index, leaf in enumerate(_flatten(got)):
+        if leaf is not None and not np.all(np.isfinite(to_numpy(leaf))):
+            raise AssertionError(f"{name}: output {index} is not finite at the extreme inputs: {to_numpy(leaf)}")
+    compare(name, got, expected, dtype)
+
+
 # ---- comparison ----------------------------------------------------------------------------------
 def relative_error(got, expected) -> float:
     """max |got - expected| / max |expected| (0 when both are empty or all zero and equal)."""

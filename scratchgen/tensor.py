@@ -259,6 +259,9 @@ class Tensor:
     def max(self, axis=None, keepdims=False):
         return _ops().max(self, axis=axis, keepdims=keepdims)
 
+    def min(self, axis=None, keepdims=False):
+        return _ops().min(self, axis=axis, keepdims=keepdims)
+
     def exp(self):
         return _ops().exp(self)
 

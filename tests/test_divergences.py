@@ -96,37 +96,37 @@ def test_gaussian_kl_errors():
 def test_bernoulli_kl_gradcheck_and_value(h, rho, reduction, seed):
     rng = np.random.default_rng(seed)
     rho_hat = rng.uniform(0.02, 0.98, h)
-    gradcheck(lambda q: bernoulli_kl(rho, q, reduction=reduction), [rho_hat])
+    gradcheck(lambda q: bernoulli_kl(q, rho, reduction=reduction), [rho_hat])
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy_terms = np.nan_to_num(rho * np.log(rho)) + np.nan_to_num((1 - rho) * np.log(1 - rho))
     direct = entropy_terms - rho * np.log(rho_hat) - (1 - rho) * np.log(1 - rho_hat)
-    np.testing.assert_allclose(bernoulli_kl(rho, rho_hat, reduction="none").data, direct, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(bernoulli_kl(rho_hat, rho, reduction="none").data, direct, rtol=1e-10, atol=1e-13)
 
 
 def test_bernoulli_kl_per_unit_rho_and_clipping():
     rho = np.array([0.05, 0.1, 0.2])
     rho_hat = Tensor(np.array([0.3, 0.0, 1.0]), requires_grad=True)
-    loss = bernoulli_kl(rho, rho_hat)
+    loss = bernoulli_kl(rho_hat, rho, reduction="sum")
     loss.backward()
     assert np.isfinite(loss.item())
     # away from the clip the gradient is exact: (q - rho) / (q (1 - q)); clipped units get 0
     np.testing.assert_allclose(rho_hat.grad, [(0.3 - 0.05) / (0.3 * 0.7), 0.0, 0.0], rtol=1e-14)
     q = BERNOULLI_KL_EPS
-    np.testing.assert_allclose(bernoulli_kl(0.1, np.array([0.0]), reduction="none").data, [0.1 * np.log(0.1 / q) + 0.9 * np.log(0.9 / (1 - q))], rtol=1e-12)
-    assert bernoulli_kl(0.1, 0.1).item() == pytest.approx(0.0, abs=1e-15)
+    np.testing.assert_allclose(bernoulli_kl(np.array([0.0]), 0.1, reduction="none").data, [0.1 * np.log(0.1 / q) + 0.9 * np.log(0.9 / (1 - q))], rtol=1e-12)
+    assert bernoulli_kl(0.1, 0.1, reduction="sum").item() == pytest.approx(0.0, abs=1e-15)
 
 
 def test_bernoulli_kl_float32_and_errors():
     rho_hat = Tensor(np.array([0.2, 0.5], np.float32), requires_grad=True)
-    loss = bernoulli_kl(0.05, rho_hat)
+    loss = bernoulli_kl(rho_hat, 0.05)
     loss.backward()
     assert loss.dtype == np.float32 and rho_hat.grad.dtype == np.float32
     with pytest.raises(ValueError, match=r"bernoulli_kl: rho must lie in \[0, 1\], got values from 1.5"):
-        bernoulli_kl(1.5, rho_hat)
-    with pytest.raises(TypeError, match="bernoulli_kl: rho is the constant sparsity target"):
-        bernoulli_kl(Tensor(np.array(0.1, np.float32), requires_grad=True), rho_hat)
-    with pytest.raises(ValueError, match=r"bernoulli_kl: shapes do not broadcast: rho \(3,\), rho_hat \(2,\)"):
-        bernoulli_kl(np.full(3, 0.1), rho_hat)
+        bernoulli_kl(rho_hat, 1.5)
+    with pytest.raises(TypeError, match=r"bernoulli_kl: rho is the constant sparsity target.*bernoulli_kl\(rho_hat, rho\)"):
+        bernoulli_kl(Tensor(np.array(0.1, np.float32)), rho_hat)  # the old order, target first
+    with pytest.raises(ValueError, match=r"bernoulli_kl: shapes do not broadcast: rho_hat \(2,\), rho \(3,\)"):
+        bernoulli_kl(rho_hat, np.full(3, 0.1))
 
 
 # ---- L1 ------------------------------------------------------------------------------------------
@@ -244,3 +244,40 @@ def test_kernels_registered():
     for name in ["gaussian_kl_standard", "gaussian_kl", "bernoulli_kl", "reparameterize", "contractive_penalty"]:
         assert "numpy" in registered_kernels()[f"{name}_forward"]
         assert "numpy" in registered_kernels()[f"{name}_backward"]
+
+
+# ---- 0 * inf: finite true values that a naive formula turns into NaN ---------------------------
+@pytest.mark.parametrize("dtype, logvar", [(np.float32, -200.0), (np.float64, -1000.0)])
+def test_gaussian_kl_of_equal_gaussians_is_zero_at_tiny_variance(dtype, logvar):
+    mu = np.array([[0.5, -1.0], [2.0, 0.0]], dtype)
+    v = np.full((2, 2), logvar, dtype)
+    inputs = [Tensor(a.copy(), requires_grad=True) for a in (mu, v, mu, v)]
+    kl = gaussian_kl(*inputs, reduction="sum")
+    kl.backward()
+    assert kl.item() == 0.0
+    for t in inputs:
+        np.testing.assert_array_equal(t.grad, np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("dtype, logvar", [(np.float32, 200.0), (np.float64, 1500.0)])
+def test_reparameterize_with_zero_noise_is_mu_at_huge_variance(dtype, logvar):
+    mu = Tensor(np.array([0.5, -1.0], dtype), requires_grad=True)
+    v = Tensor(np.full(2, logvar, dtype), requires_grad=True)
+    z = reparameterize(mu, v, np.zeros(2, dtype))
+    z.sum().backward()
+    np.testing.assert_array_equal(z.data, mu.data)
+    np.testing.assert_array_equal(mu.grad, [1, 1])
+    np.testing.assert_array_equal(v.grad, [0, 0])  # 0.5 g e^(v/2) eps with eps = 0
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_contractive_penalty_of_saturated_huge_weights_is_zero_not_nan():
+    """W ~ 1e20 in float32: sum_i W_ji^2 overflows, but every sigmoid saturates, slope h (1 - h) = 0."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    w = Tensor(rng.standard_normal((3, 5)).astype(np.float32) * np.float32(1e20), requires_grad=True)
+    b = Tensor(np.zeros(3, np.float32), requires_grad=True)
+    loss = contractive_penalty(x, w, b)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert np.all(np.isfinite(w.grad)) and np.all(np.isfinite(b.grad))

@@ -39,6 +39,13 @@ def test_cupy_kernel_matches_numpy(name, dtype, data, seed):
                        args, dtype, to_backend=to_device)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(set(testing.extreme_cases(np.float64)) & set(KERNELS)))
+def test_cupy_kernels_give_0_not_nan_for_zero_times_an_overflowing_exp(name, dtype):
+    testing.check_extreme(name, backend.implementation(name, "cupy"), backend.implementation(name, "numpy"),
+                          dtype, to_backend=to_device)
+
+
 def test_fused_adam_is_one_launch_and_caches_its_pointer_tables():
     import cupy
 

@@ -98,6 +98,12 @@ def test_numba_transcendentals_keep_nan_inf_and_extremes():
     np.testing.assert_allclose(got, backend.implementation("gaussian_kl_standard_forward", "numpy")(np.zeros(5), logvar), rtol=1e-13)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(testing.extreme_cases(np.float64)))
+def test_numba_kernels_give_0_not_nan_for_zero_times_an_overflowing_exp(name, dtype):
+    testing.check_extreme(name, backend.implementation(name, "numba"), backend.implementation(name, "numpy"), dtype)
+
+
 def test_numba_gibbs_step_with_its_own_generator_is_a_valid_sample():
     from scratchgen.kernels.numba_cpu import rbm
 

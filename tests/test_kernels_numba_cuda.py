@@ -60,6 +60,13 @@ def test_numba_cuda_kernel_matches_numpy(name, dtype, data, seed):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(set(testing.extreme_cases(np.float64)) & set(KERNELS)))
+def test_numba_cuda_kernels_give_0_not_nan_for_zero_times_an_overflowing_exp(name, dtype):
+    testing.check_extreme(name, backend.implementation(name, "numba-cuda"), backend.implementation(name, "numpy"),
+                          dtype, to_backend=to_device)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (5, 7, 3), (19, 9, 11)])
 def test_tiled_and_naive_gemm_match_numpy(shape, dtype):
     from scratchgen.kernels.numba_cuda import gemm

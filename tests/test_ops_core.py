@@ -133,3 +133,78 @@ def test_an_mlp_loss_goes_down_on_a_fixed_problem():
             p.data -= 0.1 * p.grad
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0]
+
+
+# ---- dtypes: refused where they would silently change the result's dtype ---------------------------
+def test_linear_and_matmul_refuse_integer_and_complex_operands_by_name():
+    w = Tensor(np.ones((3, 4), np.float32), requires_grad=True)
+    with pytest.raises(TypeError, match=r"^linear: x has dtype int64; linear takes floating-point arrays"):
+        sg.linear(np.ones((2, 4), np.int64), w)
+    with pytest.raises(TypeError, match=r"^linear: x has dtype uint8"):
+        sg.linear(Tensor(np.ones((2, 4), np.uint8)), w)
+    with pytest.raises(TypeError, match=r"^linear: x has dtype complex128"):
+        sg.linear(np.ones((2, 4), np.complex128), w)
+    with pytest.raises(TypeError, match=r"^linear: bias has dtype int64"):
+        sg.linear(np.ones((2, 4), np.float32), w, np.zeros(3, np.int64))
+    with pytest.raises(TypeError, match=r"^matmul: b has dtype int64"):
+        Tensor(np.ones((2, 3))) @ np.arange(6).reshape(3, 2)
+    with pytest.raises(TypeError, match=r"^matmul: a has dtype bool"):
+        sg.matmul(np.ones((2, 3), bool), Tensor(np.ones((3, 2))))
+    # float operands of one dtype still work, and integer indices stay indices
+    assert sg.linear(np.ones((2, 4), np.float32), w).dtype == np.float32
+    assert Tensor(np.arange(6.0).reshape(3, 2))[np.array([0, 2])].shape == (2, 2)
+
+
+def test_losses_refuse_complex_inputs_by_name():
+    z = Tensor(np.zeros((2, 3)), requires_grad=True)
+    with pytest.raises(TypeError, match=r"^mse_loss: target has dtype complex128; losses take real numbers"):
+        sg.mse_loss(z, np.ones((2, 3)) * (1 + 1j))
+    with pytest.raises(TypeError, match=r"^sigmoid_bce_with_logits: logits has dtype complex64"):
+        sg.sigmoid_bce_with_logits(np.zeros((2, 3), np.complex64), np.zeros((2, 3)))
+    with pytest.raises(TypeError, match=r"^gaussian_nll: logvar has dtype complex128"):
+        sg.gaussian_nll(z, np.zeros((2, 3)), np.zeros(3, complex))
+    with pytest.raises(TypeError, match=r"^softmax_cross_entropy: logits has dtype complex128"):
+        sg.softmax_cross_entropy(Tensor(np.zeros((2, 3), complex)), np.array([0, 1]))
+    with pytest.raises(TypeError, match=r"^gaussian_kl_standard: mu has dtype complex128"):
+        sg.gaussian_kl_standard(np.zeros(2, complex), z[0, :2])
+    # integer targets (pixels, class labels) are still fine
+    assert np.isfinite(sg.sigmoid_bce_with_logits(z, np.ones((2, 3), np.uint8)).item())
+    assert np.isfinite(sg.softmax_cross_entropy(z, np.array([0, 2])).item())
+
+
+# ---- matmul with NumPy's semantics, 1-D operands included ------------------------------------------
+@st.composite
+def matmul_shapes(draw):
+    """Shapes (a, b) that np.matmul accepts: 1-D vectors, matrices, broadcasting batch axes."""
+    m, k, n = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    batch = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    a_kind, b_kind = draw(st.sampled_from(["vector", "matrix", "batched"])), draw(st.sampled_from(["vector", "matrix", "batched"]))
+    a = {"vector": (k,), "matrix": (m, k), "batched": batch + (m, k)}[a_kind]
+    b_batch = tuple(1 if draw(st.booleans()) else s for s in batch)[draw(st.integers(0, len(batch))):]
+    b = {"vector": (k,), "matrix": (k, n), "batched": b_batch + (k, n)}[b_kind]
+    return a, b
+
+
+@SETTINGS
+@given(matmul_shapes(), st.integers(0, 1000))
+def test_matmul_follows_numpy_for_vectors_matrices_and_batches(shapes, seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    out = sg.matmul(Tensor(a), Tensor(b))
+    expected = np.matmul(a, b)
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(out.data, expected, rtol=1e-13, atol=1e-14)
+    gradcheck(sg.matmul, [a, b])
+
+
+def test_matmul_vector_cases_and_errors():
+    rng = np.random.default_rng(0)
+    v, w, B = Tensor(rng.standard_normal(3)), Tensor(rng.standard_normal(3)), Tensor(rng.standard_normal((3, 4)))
+    assert (v @ B).shape == (4,) and (B.T @ v).shape == (4,) and (v @ w).shape == ()
+    np.testing.assert_allclose((v @ w).item(), v.data @ w.data)
+    with pytest.raises(ValueError, match=r"^matmul: batch dimensions \(2,\) and \(5,\) of shapes \(2, 3, 4\) and \(5, 4, 6\) do not broadcast$"):
+        sg.matmul(Tensor(np.zeros((2, 3, 4))), Tensor(np.zeros((5, 4, 6))))
+    with pytest.raises(ValueError, match=r"^matmul: shapes \(3,\) and \(4, 5\) do not align \(3 != 4\)$"):
+        sg.matmul(Tensor(np.zeros(3)), Tensor(np.zeros((4, 5))))
+    with pytest.raises(ValueError, match=r"^matmul: operands need at least 1 dimension"):
+        sg.matmul(Tensor(np.float64(2.0)), Tensor(np.zeros(3)))

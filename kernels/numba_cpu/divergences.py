@@ -6,6 +6,8 @@ Elementwise (fused loops, vectorisable exp/expm1 from ``_math.py``):
     gaussian_kl            0.5 (expm1(d) - d + (mq - mp)^2 e^-lp),  d = lq - lp
     reparameterize         z = mu + exp(0.5 lv) eps             -> 0.5 grad exp(0.5 lv) eps
 
+Where an exactly-zero factor meets an exp that overflows (equal means under logvar_p = -200, zero
+noise under logvar = 200) the product is 0, not 0 * inf = NaN: ``_times_exp``, as the reference.
 The backward kernels that return several gradients compute them in one pass (NumPy computes
 expm1/exp once but writes a temporary for every product). The standard-normal KL is shelved
 (the backend keeps NumPy): with only expm1 to compute, NumPy's AVX-512 expm1 wins at the
@@ -17,6 +19,8 @@ The contractive penalty (sigmoid encoder h = sigmoid(x W^T + b), W: (H, V)) is t
     forward:  h = sigmoid(A + b) in place of A = x W^T,  penalty_n = sum_j (h_nj (1 - h_nj))^2 r_j
     backward: P_nj = 2 g_n s_nj^2 (1 - 2 h_nj) r_j   (s = h (1 - h), r_j = sum_i W_ji^2)
               grad_x = P W,  grad_W = P^T x + 2 (g^T s^2)_j W_ji,  grad_b = sum_n P_n
+
+A saturated unit (s = 0) contributes exactly 0 to both, also where r_j overflowed (W ~ 1e20).
 """
 from __future__ import annotations
 
@@ -27,10 +31,17 @@ from scratchgen.backend import register_kernel
 from scratchgen.ops import divergences as reference
 
 from . import _math
-from ._jit import host_float_arrays, jit, run_elementwise
+from ._jit import host_float_arrays, inline, jit, run_elementwise
 
 # Constants exact in float32: float32 loops stay in float32, float64 loops are not demoted.
-HALF = np.float32(0.5)
+HALF, ZERO = np.float32(0.5), np.float32(0)
+
+
+@inline
+def _times_exp(factor, exponent):
+    """factor * e^exponent, exactly ``factor`` (0) where factor is 0 even if e^exponent overflows:
+    0 * inf would be NaN. The reference's ``times_exp``; every other element is the plain product."""
+    return factor * _math.exp(exponent) if factor != 0 else factor
 
 
 # ---- Gaussian KL against N(0, I) ---------------------------------------------------------------
@@ -68,7 +79,7 @@ def _kl_forward(mu_q, logvar_q, mu_p, logvar_p, out):
     for i in prange(mu_q.size):
         d = logvar_q[i] - logvar_p[i]
         diff = mu_q[i] - mu_p[i]
-        out[i] = HALF * (_math.expm1(d) - d + diff * diff * _math.exp(-logvar_p[i]))
+        out[i] = HALF * (_math.expm1(d) - d + _times_exp(diff * diff, -logvar_p[i]))
 
 
 @jit(fma=True)
@@ -76,7 +87,7 @@ def _kl_backward(grad, mu_q, logvar_q, mu_p, logvar_p, grad_mu_q, grad_logvar_q,
     for i in prange(grad.size):
         ratio_minus_one = _math.expm1(logvar_q[i] - logvar_p[i])
         diff = mu_q[i] - mu_p[i]
-        scaled = diff * _math.exp(-logvar_p[i])
+        scaled = _times_exp(diff, -logvar_p[i])
         g = grad[i]
         grad_mu_q[i] = g * scaled
         grad_logvar_q[i] = HALF * g * ratio_minus_one
@@ -98,13 +109,14 @@ def gaussian_kl_backward(grad, mu_q, logvar_q, mu_p, logvar_p):
 @jit(fma=True)
 def _reparameterize_forward(mu, logvar, eps, out):
     for i in prange(mu.size):
-        out[i] = mu[i] + _math.exp(HALF * logvar[i]) * eps[i]
+        out[i] = mu[i] + _times_exp(eps[i], HALF * logvar[i])
 
 
 @jit(fma=True)
 def _reparameterize_backward(grad, logvar, eps, out):
     for i in prange(grad.size):
-        out[i] = HALF * grad[i] * _math.exp(HALF * logvar[i]) * eps[i]
+        g = grad[i] if eps[i] != 0 else ZERO  # 0 where eps is 0: (0.5 g e^(v/2)) eps, never inf * 0
+        out[i] = _times_exp(HALF * g, HALF * logvar[i]) * eps[i]
 
 
 @register_kernel("reparameterize_forward", backend="numba")
@@ -137,7 +149,9 @@ def _contractive_forward_rows(pre, bias, row_norms, penalty):
             pre[n, j] = _math.sigmoid(pre[n, j] + bias[j])
             h = pre[n, j]  # the stored (possibly float32-rounded) value, as the reference uses
             slope = h * (1.0 - h)
-            total += slope * slope * row_norms[j]
+            s2 = slope * slope
+            # A saturated unit (s = 0) adds exactly 0, even where its row norm overflowed.
+            total += s2 * row_norms[j] if s2 != 0.0 else 0.0
         penalty[n] = total
 
 
@@ -151,7 +165,7 @@ def _contractive_backward_rows(grad, hidden, row_norms, grad_pre, slope_sq):
             slope = h * (1.0 - h)
             s2 = slope * slope
             slope_sq[n, j] = s2
-            grad_pre[n, j] = g2 * s2 * (1.0 - 2.0 * h) * row_norms[j]
+            grad_pre[n, j] = g2 * s2 * (1.0 - 2.0 * h) * (row_norms[j] if s2 != 0.0 else 0.0)
 
 
 @jit

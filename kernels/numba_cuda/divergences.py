@@ -1,7 +1,9 @@
 """Gaussian KL, reparameterisation and the contractive penalty as CUDA kernels.
 
 The elementwise ones are one grid-stride kernel each (a backward with several gradients
-writes them all from one read of its inputs). The contractive penalty keeps its two GEMMs on
+writes them all from one read of its inputs). An exactly-zero factor times an exp that
+overflows gives 0, not 0 * inf = NaN (``times_exp``, as the reference's), and a saturated
+unit of the contractive penalty adds 0 even where its row norm r_j overflowed. The contractive penalty keeps its two GEMMs on
 cuBLAS (CuPy's ``@``) and fuses the elementwise work between them:
 
     forward:  H = sigmoid(A + b) over A = x W^T (in place), T_nj = (h (1 - h))^2 r_j,
@@ -22,6 +24,13 @@ from ._launch import device_float_arrays, launch, run_elementwise
 from .activations import sigmoid
 
 
+@cuda.jit(device=True, inline=True)
+def times_exp(factor, exponent):
+    """factor * e^exponent, exactly ``factor`` (0) where factor is 0 even if e^exponent overflows:
+    0 * inf would be NaN (the reference's ``times_exp``)."""
+    return factor * math.exp(exponent) if factor != 0 else factor
+
+
 @cuda.jit
 def _kl_standard_forward(mu, logvar, out):
     for i in range(cuda.grid(1), mu.size, cuda.gridsize(1)):
@@ -40,7 +49,7 @@ def _kl_forward(mu_q, logvar_q, mu_p, logvar_p, out):
     for i in range(cuda.grid(1), mu_q.size, cuda.gridsize(1)):
         d = logvar_q[i] - logvar_p[i]
         diff = mu_q[i] - mu_p[i]
-        out[i] = 0.5 * (math.expm1(d) - d + diff * diff * math.exp(-logvar_p[i]))
+        out[i] = 0.5 * (math.expm1(d) - d + times_exp(diff * diff, -logvar_p[i]))
 
 
 @cuda.jit
@@ -48,7 +57,7 @@ def _kl_backward(grad, mu_q, logvar_q, mu_p, logvar_p, grad_mu_q, grad_logvar_q,
     for i in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
         ratio_minus_one = math.expm1(logvar_q[i] - logvar_p[i])
         diff = mu_q[i] - mu_p[i]
-        scaled = diff * math.exp(-logvar_p[i])
+        scaled = times_exp(diff, -logvar_p[i])
         g = grad[i]
         grad_mu_q[i] = g * scaled
         grad_logvar_q[i] = 0.5 * g * ratio_minus_one
@@ -58,13 +67,14 @@ def _kl_backward(grad, mu_q, logvar_q, mu_p, logvar_p, grad_mu_q, grad_logvar_q,
 @cuda.jit
 def _reparameterize_forward(mu, logvar, eps, out):
     for i in range(cuda.grid(1), mu.size, cuda.gridsize(1)):
-        out[i] = mu[i] + math.exp(0.5 * logvar[i]) * eps[i]
+        out[i] = mu[i] + times_exp(eps[i], 0.5 * logvar[i])
 
 
 @cuda.jit
 def _reparameterize_backward(grad, logvar, eps, out):
     for i in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
-        out[i] = 0.5 * grad[i] * math.exp(0.5 * logvar[i]) * eps[i]
+        g = grad[i] if eps[i] != 0 else 0.0  # 0 where eps is 0: (0.5 g e^(v/2)) eps, never inf * 0
+        out[i] = times_exp(0.5 * g, 0.5 * logvar[i]) * eps[i]
 
 
 @register_kernel("gaussian_kl_standard_forward", backend="numba-cuda")
@@ -108,7 +118,8 @@ def _contractive_forward_terms(pre, bias, row_norms, terms):
         pre[n, j] = sigmoid(pre[n, j] + bias[j])
         h = pre[n, j]
         slope = h * (1.0 - h)
-        terms[n, j] = slope * slope * row_norms[j]
+        s2 = slope * slope
+        terms[n, j] = s2 * row_norms[j] if s2 != 0 else 0.0  # saturated: 0, even if r_j overflowed
 
 
 @cuda.jit
@@ -120,7 +131,7 @@ def _contractive_backward_terms(grad, hidden, row_norms, grad_pre, slope_sq):
         slope = h * (1.0 - h)
         s2 = slope * slope
         slope_sq[n, j] = s2
-        grad_pre[n, j] = 2.0 * grad[n] * s2 * (1.0 - 2.0 * h) * row_norms[j]
+        grad_pre[n, j] = 2.0 * grad[n] * s2 * (1.0 - 2.0 * h) * (row_norms[j] if s2 != 0 else 0.0)
 
 
 @register_kernel("contractive_penalty_forward", backend="numba-cuda")

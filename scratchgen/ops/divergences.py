@@ -16,8 +16,13 @@ Why ``expm1``: near v = 0, ``exp(v) - v - 1`` in float32 is off by up to ~2e-7 a
 for about 5% of v in [-1e-3, 1e-3]; ``expm1(v) - v`` is never negative (expm1(v) >= v survives
 rounding) and is off by ~1e-10 there. The Gaussian KL is exactly 0 for identical Gaussians.
 
+Why ``times_exp``: an exactly-zero factor times an exp that overflows is 0, not 0 * inf = NaN.
+Two equal Gaussians with logvar = -200 have KL 0 although e^200 overflows float32; zero noise
+under logvar = 200 reparameterises to mu exactly. The contractive penalty's saturated units
+(slope h (1 - h) = 0) likewise add 0 even where their squared row norm overflows (W ~ 1e20).
+
 The contractive penalty (Rifai et al. 2011) is the one op with a non-elementwise backward; its
-class docstring derives it. Reductions and the broadcasting guard are those of losses.py.
+class docstring derives it. Reductions and the broadcasting guard are those of loss_helpers.py.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from ..gradcheck import register_case
 from ..tensor import Tensor
 from .activations import sigmoid_forward
 from .arithmetic import abs as abs_op
-from .losses import broadcast_shape, check_reduction, float_dtype, float_input, reduce_loss
+from .loss_helpers import broadcast_shape, check_reduction, float_dtype, float_inputs, reduce_loss, times_exp
 
 __all__ = [
     "gaussian_kl_standard",
@@ -72,7 +77,8 @@ def gaussian_kl_forward(mu_q, logvar_q, mu_p, logvar_p):
     xp = get_array_module(mu_q)
     d = logvar_q - logvar_p
     diff = mu_q - mu_p
-    return 0.5 * (xp.expm1(d) - d + diff * diff * xp.exp(-logvar_p))
+    # times_exp: equal means add exactly 0, even where e^-logvar_p overflows (logvar_p = -200).
+    return 0.5 * (xp.expm1(d) - d + times_exp(diff * diff, -logvar_p))
 
 
 @register_kernel("gaussian_kl_backward")
@@ -85,7 +91,7 @@ def gaussian_kl_backward(grad, mu_q, logvar_q, mu_p, logvar_p):
     xp = get_array_module(mu_q)
     ratio_minus_one = xp.expm1(logvar_q - logvar_p)
     diff = mu_q - mu_p
-    scaled = diff * xp.exp(-logvar_p)
+    scaled = times_exp(diff, -logvar_p)  # (mu_q - mu_p) e^-logvar_p, 0 for equal means
     return grad * scaled, 0.5 * grad * ratio_minus_one, -0.5 * grad * (ratio_minus_one + diff * scaled)
 
 
@@ -124,16 +130,15 @@ def reparameterize_forward(mu, logvar, eps):
     ``mu``, ``logvar``: (N, latent); ``eps``: standard normal noise broadcastable with them, e.g.
     (N, latent) or (S, N, latent) for S samples per example. Returns the broadcast shape.
     """
-    xp = get_array_module(mu)
-    return mu + xp.exp(0.5 * logvar) * eps
+    return mu + times_exp(eps, 0.5 * logvar)  # zero noise gives mu exactly, even where e^(logvar/2) overflows
 
 
 @register_kernel("reparameterize_backward")
 def reparameterize_backward(grad, logvar, eps):
     """Gradient with respect to logvar: ``0.5 grad exp(0.5 logvar) eps``, broadcast shape.
     (The gradient with respect to mu is grad itself; std is recomputed rather than stored.)"""
-    xp = get_array_module(logvar)
-    return 0.5 * grad * xp.exp(0.5 * logvar) * eps
+    # (0.5 grad e^(v/2)) eps, the factor zeroed where eps is: 0 where grad or eps is 0, never 0 * inf.
+    return times_exp(0.5 * grad * (eps != 0), 0.5 * logvar) * eps
 
 
 @register_kernel("contractive_penalty_forward")
@@ -144,10 +149,15 @@ def contractive_penalty_forward(x, weight, bias):
     penalty (N,) = sum_j (h_nj (1 - h_nj))^2 sum_i W_ji^2, and hidden (N, H) for the backward.
     One (N, V) x (V, H) GEMM plus O(N H + H V) elementwise work.
     """
+    xp = get_array_module(x)
     hidden = sigmoid_forward(x @ weight.T + bias)
     slope = hidden * (1 - hidden)
+    slope_sq = slope * slope
     row_norms = (weight * weight).sum(axis=1)
-    return (slope * slope) @ row_norms, hidden
+    # A saturated unit (h = 0 or 1 exactly, slope 0) adds exactly 0, even where its row norm
+    # overflows (W ~ 1e20 in float32): 0 * inf would be NaN. So the sum is written out rather
+    # than as the GEMV slope_sq @ row_norms, whose 0 * inf we could not intercept.
+    return (slope_sq * xp.where(slope_sq == 0, 0, row_norms)).sum(axis=1), hidden
 
 
 @register_kernel("contractive_penalty_backward")
@@ -158,11 +168,13 @@ def contractive_penalty_backward(grad, x, weight, hidden, needs=(True, True, Tru
     ``needs``: which of the three to compute (None for the others; x is usually data, and
     skipping its gradient saves one of the two GEMMs). Formulas: see ContractivePenalty.
     """
+    xp = get_array_module(x)
     slope = hidden * (1 - hidden)
     slope_sq = slope * slope
     row_norms = (weight * weight).sum(axis=1)
-    # dL/da_nj for the pre-activation a = x W^T + b: 2 g_n s_nj^2 (1 - 2 h_nj) r_j
-    grad_pre = (2 * grad)[:, None] * slope_sq * (1 - 2 * hidden) * row_norms
+    # dL/da_nj for the pre-activation a = x W^T + b: 2 g_n s_nj^2 (1 - 2 h_nj) r_j, and exactly 0
+    # for a saturated unit (s = 0) even where r_j overflows (see the forward).
+    grad_pre = (2 * grad)[:, None] * slope_sq * (1 - 2 * hidden) * xp.where(slope_sq == 0, 0, row_norms)
     grad_x = grad_pre @ weight if needs[0] else None
     grad_weight = grad_pre.T @ x + 2 * (grad @ slope_sq)[:, None] * weight if needs[1] else None
     grad_bias = grad_pre.sum(axis=0) if needs[2] else None
@@ -224,7 +236,7 @@ class Reparameterize(Function):
         logvar, eps = ctx.saved_arrays
         grad_logvar = kernel("reparameterize_backward")(grad, logvar, eps) if ctx.needs_input_grad[1] else None
         # eps is noise and normally a constant; if it is a Tensor that requires grad, dz/deps = std.
-        grad_eps = grad * get_array_module(logvar).exp(0.5 * logvar) if ctx.needs_input_grad[2] else None
+        grad_eps = times_exp(grad, 0.5 * logvar) if ctx.needs_input_grad[2] else None
         return grad, grad_logvar, grad_eps
 
 
@@ -267,7 +279,7 @@ def gaussian_kl_standard(mu, logvar, reduction: str = "batch_sum") -> Tensor:
     """
     check_reduction("gaussian_kl_standard", reduction)
     dtype = float_dtype(mu, logvar)
-    mu, logvar = float_input(mu, dtype), float_input(logvar, dtype)
+    mu, logvar = float_inputs("gaussian_kl_standard", dtype, mu=mu, logvar=logvar)
     broadcast_shape("gaussian_kl_standard", mu=mu, logvar=logvar)
     return reduce_loss(GaussianKLStandard.apply(mu, logvar), reduction, "gaussian_kl_standard")
 
@@ -281,39 +293,47 @@ def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p, reduction: str = "batch_sum") ->
     """
     check_reduction("gaussian_kl", reduction)
     dtype = float_dtype(mu_q, logvar_q, mu_p, logvar_p)
-    mu_q, logvar_q, mu_p, logvar_p = (float_input(v, dtype) for v in (mu_q, logvar_q, mu_p, logvar_p))
+    mu_q, logvar_q, mu_p, logvar_p = float_inputs("gaussian_kl", dtype, mu_q=mu_q, logvar_q=logvar_q, mu_p=mu_p, logvar_p=logvar_p)
     broadcast_shape("gaussian_kl", mu_q=mu_q, logvar_q=logvar_q, mu_p=mu_p, logvar_p=logvar_p)
     return reduce_loss(GaussianKL.apply(mu_q, logvar_q, mu_p, logvar_p), reduction, "gaussian_kl")
 
 
-def bernoulli_kl(rho, rho_hat, reduction: str = "sum", eps: float = BERNOULLI_KL_EPS) -> Tensor:
-    """Sparsity penalty sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j)).
+def bernoulli_kl(rho_hat, rho, reduction: str = "batch_sum", eps: float = BERNOULLI_KL_EPS) -> Tensor:
+    """Sparsity penalty KL(Bernoulli(rho) || Bernoulli(rho_hat_j)) per hidden unit j.
 
-    ``rho``: the target mean activation, a constant in [0, 1] (a number, or an array broadcastable
-    to rho_hat). ``rho_hat``: (H,) the mean activation of each hidden unit over the batch, e.g.
-    ``h.mean(axis=0)``. rho_hat is clipped into [eps, 1 - eps] before the logs (eps defaults to
-    BERNOULLI_KL_EPS = 1e-6); the gradient is exact inside that range and 0 where it clipped.
-    Default reduction "sum" (over units).
+    The losses' order: the prediction ``rho_hat`` first, then the target ``rho``.
+    ``rho_hat``: (H,) the mean activation of each hidden unit over the batch, e.g.
+    ``h.mean(axis=0)``. ``rho``: the target mean activation, a constant in [0, 1] (a number, or
+    an array broadcastable to rho_hat). rho_hat is clipped into [eps, 1 - eps] before the logs
+    (eps defaults to BERNOULLI_KL_EPS = 1e-6); the gradient is exact inside that range and 0
+    where it clipped.
+
+    Reduction: rho_hat (H,) has no batch axis, so the default "batch_sum" is the *mean* over
+    the H units; pass reduction="sum" for the classic penalty sum_j KL(rho || rho_hat_j)
+    (what SparseAutoencoder does).
     """
     check_reduction("bernoulli_kl", reduction)
     if isinstance(rho, Tensor):
         if rho.requires_grad:
-            raise TypeError("bernoulli_kl: rho is the constant sparsity target; pass a number or an array, not a Tensor that requires grad")
+            raise TypeError("bernoulli_kl: rho is the constant sparsity target; pass a number or an array, not a Tensor "
+                            "that requires grad (the order is bernoulli_kl(rho_hat, rho): prediction first)")
         rho = rho.data
     if not 0 < eps < 0.5:
         raise ValueError(f"bernoulli_kl: eps must lie in (0, 0.5), got {eps}")
     dtype = float_dtype(rho_hat, rho)
-    rho_hat, rho = float_input(rho_hat, dtype), float_input(rho, dtype)
+    rho_hat, rho = float_inputs("bernoulli_kl", dtype, rho_hat=rho_hat, rho=rho)
     if bool(((rho < 0) | (rho > 1)).any()):
         raise ValueError(f"bernoulli_kl: rho must lie in [0, 1], got values from {float(rho.min())} to {float(rho.max())}")
-    broadcast_shape("bernoulli_kl", rho=rho, rho_hat=rho_hat)
+    broadcast_shape("bernoulli_kl", rho_hat=rho_hat, rho=rho)
     return reduce_loss(BernoulliKL.apply(rho_hat, rho, eps=float(eps)), reduction, "bernoulli_kl")
 
 
-def l1_penalty(x: Tensor, reduction: str = "sum") -> Tensor:
-    """sum |x| (reduction "sum"), or summed over features and averaged over the batch ("batch_sum"),
-    or "mean" / "none". The gradient at exactly 0 is 0 (a subgradient)."""
+def l1_penalty(x: Tensor, reduction: str = "batch_sum") -> Tensor:
+    """|x| per element, reduced: by default ("batch_sum") summed over the features and averaged
+    over the batch; "sum" for sum |x|, or "mean" / "none". The gradient at exactly 0 is 0 (a
+    subgradient)."""
     check_reduction("l1_penalty", reduction)
+    (x,) = float_inputs("l1_penalty", float_dtype(x), x=x)
     return reduce_loss(abs_op(x), reduction, "l1_penalty")
 
 
@@ -325,7 +345,7 @@ def reparameterize(mu, logvar, eps) -> Tensor:
     extra leading axes for several samples per example, e.g. (S, N, latent).
     """
     dtype = float_dtype(mu, logvar, eps)
-    mu, logvar, eps = (float_input(v, dtype) for v in (mu, logvar, eps))
+    mu, logvar, eps = float_inputs("reparameterize", dtype, mu=mu, logvar=logvar, eps=eps)
     broadcast_shape("reparameterize", mu=mu, logvar=logvar, eps=eps)
     return Reparameterize.apply(mu, logvar, eps)
 
@@ -341,7 +361,7 @@ def contractive_penalty(x, weight, bias, reduction: str = "batch_sum") -> Tensor
     """
     check_reduction("contractive_penalty", reduction)
     dtype = float_dtype(weight, x, bias)
-    x, weight, bias = (float_input(v, dtype) for v in (x, weight, bias))
+    x, weight, bias = float_inputs("contractive_penalty", dtype, x=x, weight=weight, bias=bias)
     if weight.ndim != 2:
         raise ValueError(f"contractive_penalty: weight must be (hidden, visible), got shape {weight.shape}")
     if x.ndim != 2:
@@ -361,7 +381,7 @@ register_case("gaussian_kl")(
         [rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal((3, 1))],
     )
 )
-register_case("bernoulli_kl")(lambda rng: (lambda q: bernoulli_kl(0.1, q, reduction="none"), [rng.uniform(0.05, 0.95, 6)]))
+register_case("bernoulli_kl")(lambda rng: (lambda q: bernoulli_kl(q, 0.1, reduction="none"), [rng.uniform(0.05, 0.95, 6)]))
 register_case("l1_penalty")(lambda rng: (lambda x: l1_penalty(x, reduction="batch_sum"), [rng.uniform(0.1, 1, (3, 4)) * rng.choice([-1, 1], (3, 4))]))
 register_case("reparameterize")(
     lambda rng: (lambda m, v, e=rng.standard_normal((2, 3, 4)): reparameterize(m, v, e), [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))])

@@ -3,7 +3,7 @@
 For Y = A @ B and incoming gradient G = dL/dY:
     dL/dA = G @ B^T        dL/dB = A^T @ G
 (with ^T swapping the last two axes; leading batch axes broadcast and the engine's
-``unbroadcast`` sums them back).
+``unbroadcast`` sums them back). A 1-D operand is a matrix with one axis of length 1 (see MatMul).
 
 ``linear`` is one op rather than matmul + transpose + add so that its backward is three
 GEMM-shaped lines a reader can check against the formulas, and so that a kernel backend can
@@ -13,8 +13,12 @@ replace it whole:
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..function import Function
 from ..tensor import Tensor
+
+__all__ = ["matmul", "linear"]
 
 
 def _swap_last(a):
@@ -22,20 +26,51 @@ def _swap_last(a):
 
 
 class MatMul(Function):
+    """``a @ b`` with NumPy's rules, 1-D operands included.
+
+    A 1-D operand is a row vector (1, k) on the left and a column vector (k, 1) on the right;
+    the product is taken with that axis and the axis is removed from the result, so
+    ``v @ B`` is (n,), ``A @ v`` is (m,), ``v @ w`` is a scalar, and batched operands keep
+    their leading axes. Backward puts the axis back on the gradient, applies the matrix
+    formulas above, and removes it again; the engine sums any broadcast batch axes away.
+    """
+
     @staticmethod
     def forward(ctx, a, b):
-        if a.ndim < 2 or b.ndim < 2:
-            raise ValueError(f"matmul: inputs need at least 2 dimensions, got shapes {a.shape} and {b.shape}")
-        if a.shape[-1] != b.shape[-2]:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align ({a.shape[-1]} != {b.shape[-2]})")
-        ctx.save_for_backward(a, b)
-        return a @ b
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: operands need at least 1 dimension, got shapes {a.shape} and {b.shape} (use mul for scalars)")
+        ctx.vector_a, ctx.vector_b = a.ndim == 1, b.ndim == 1
+        a2 = a[None, :] if ctx.vector_a else a  # (k,) -> (1, k)
+        b2 = b[:, None] if ctx.vector_b else b  # (k,) -> (k, 1)
+        if a2.shape[-1] != b2.shape[-2]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align ({a2.shape[-1]} != {b2.shape[-2]})")
+        try:
+            np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} of shapes {a.shape} and "
+                             f"{b.shape} do not broadcast") from None
+        ctx.save_for_backward(a2, b2)
+        y = a2 @ b2
+        if ctx.vector_a:
+            y = y[..., 0, :]
+        if ctx.vector_b:
+            y = y[..., 0]
+        return y
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved_arrays
-        grad_a = grad @ _swap_last(b) if ctx.needs_input_grad[0] else None
-        grad_b = _swap_last(a) @ grad if ctx.needs_input_grad[1] else None
+        a2, b2 = ctx.saved_arrays
+        if ctx.vector_b:
+            grad = grad[..., None]  # the removed axes come back, as in the forward
+        if ctx.vector_a:
+            grad = grad[..., None, :]
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = grad @ _swap_last(b2)
+            grad_a = grad_a[..., 0, :] if ctx.vector_a else grad_a
+        if ctx.needs_input_grad[1]:
+            grad_b = _swap_last(a2) @ grad
+            grad_b = grad_b[..., 0] if ctx.vector_b else grad_b
         return grad_a, grad_b
 
 
@@ -67,13 +102,37 @@ class Linear(Function):
         return grad_x, grad_w, grad_b
 
 
+def _require_float(op_name: str, **named) -> None:
+    """Refuse integer, boolean and complex operands, naming the op, the argument and its dtype.
+
+    NumPy would compute int64 @ float32 in float64 (a float32 model silently turning float64)
+    and a complex product would fail later with a message about requires_grad; both are
+    mistakes to report here, where the reader can see which argument to convert.
+    """
+    for name, value in named.items():
+        dtype = getattr(value, "dtype", None)
+        if value is None or (dtype is not None and np.dtype(dtype).kind == "f"):
+            continue
+        dtype = dtype if dtype is not None else np.asarray(value).dtype
+        raise TypeError(f"{op_name}: {name} has dtype {dtype}; {op_name} takes floating-point arrays "
+                        f"(float32 or float64): convert it with .astype(...) first")
+
+
 def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """``a @ b`` for inputs of 2 or more dimensions (leading axes broadcast)."""
+    """``a @ b`` as NumPy computes it: (..., m, k) @ (..., k, n) -> (..., m, n), leading axes broadcast;
+    a 1-D operand is a vector: (k,) @ (k, n) -> (n,), (m, k) @ (k,) -> (m,), (k,) @ (k,) -> ().
+
+    Both operands must be floating point (integer or complex ones are refused, not cast)."""
+    _require_float("matmul", a=a, b=b)
     return MatMul.apply(a, b)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
-    """``x W^T + b``. x: (N, in), weight: (out, in), bias: (out,) or None -> (N, out)."""
+    """``x W^T + b``. x: (N, in), weight: (out, in), bias: (out,) or None -> (N, out).
+
+    Every operand must be floating point: an integer batch (uint8 pixels) is refused rather than
+    cast, since the cast is also where the scaling to [0, 1] is usually forgotten."""
+    _require_float("linear", x=x, weight=weight, bias=bias)
     return Linear.apply(x, weight, bias)
 
 
@@ -81,4 +140,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
 from ..gradcheck import register_case  # noqa: E402
 
 register_case("matmul")(lambda rng: (matmul, [rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5))]))
+register_case("matmul_vector_matrix")(lambda rng: (matmul, [rng.standard_normal(4), rng.standard_normal((2, 4, 3))]))
+register_case("matmul_matrix_vector")(lambda rng: (matmul, [rng.standard_normal((2, 3, 4)), rng.standard_normal(4)]))
+register_case("matmul_dot")(lambda rng: (matmul, [rng.standard_normal(5), rng.standard_normal(5)]))
 register_case("linear")(lambda rng: (linear, [rng.standard_normal((3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)]))

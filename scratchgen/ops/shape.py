@@ -1,8 +1,12 @@
-"""Ops that move elements without changing them: reshape, transpose, slicing, concatenate, stack.
+"""Ops that move elements without changing them: reshape, transpose, squeeze, unsqueeze,
+broadcast_to, slicing, concatenate, stack.
 
 Each backward puts the gradient back where the elements came from:
-    reshape      reshape the gradient to the input shape
+    reshape      reshape the gradient to the input shape (squeeze and unsqueeze too: they are
+                 reshapes that remove or add an axis of length 1)
     transpose    transpose the gradient by the inverse permutation
+    broadcast_to sum the gradient over the broadcast axes - which the engine's ``unbroadcast``
+                 does for every op, so this backward returns the gradient as it is
     x[index]     scatter-add the gradient into zeros of the input shape (``add.at`` so that a
                  repeated fancy index such as ``x[[0, 0]]`` adds up, as the math requires)
     concatenate  split the gradient at the same offsets
@@ -15,6 +19,8 @@ import numpy as np
 from ..backend import get_array_module
 from ..function import Function
 from ..tensor import Tensor
+
+__all__ = ["reshape", "transpose", "squeeze", "unsqueeze", "broadcast_to", "getitem", "concatenate", "stack", "astype"]
 
 
 class Reshape(Function):
@@ -44,6 +50,60 @@ class Transpose(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad.transpose(ctx.inverse)
+
+
+class Squeeze(Function):
+    @staticmethod
+    def forward(ctx, x, axis=None):
+        ctx.shape = x.shape
+        if axis is None:
+            axes = tuple(a for a, size in enumerate(x.shape) if size == 1)
+        else:
+            axes = (axis,) if isinstance(axis, int) else tuple(axis)
+            for a in axes:
+                if not -x.ndim <= a < x.ndim:
+                    raise ValueError(f"squeeze: axis {a} is out of range for an input of shape {x.shape}")
+                if x.shape[a] != 1:
+                    raise ValueError(f"squeeze: axis {a} has length {x.shape[a]}, not 1 (input shape {x.shape})")
+            axes = tuple(sorted({a % x.ndim for a in axes}))
+        return x.squeeze(axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape)
+
+
+class Unsqueeze(Function):
+    @staticmethod
+    def forward(ctx, x, axis=0):
+        if not -(x.ndim + 1) <= axis <= x.ndim:
+            raise ValueError(f"unsqueeze: axis {axis} is out of range for an input of shape {x.shape} "
+                             f"(the new axis goes at -{x.ndim + 1}..{x.ndim})")
+        ctx.shape = x.shape
+        return get_array_module(x).expand_dims(x, axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape)
+
+
+class BroadcastTo(Function):
+    op_name = "broadcast_to"
+
+    @staticmethod
+    def forward(ctx, x, shape=()):
+        try:  # NumPy's rule: broadcasting the input against ``shape`` must give ``shape`` itself
+            fits = tuple(np.broadcast_shapes(x.shape, shape)) == tuple(shape)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"broadcast_to: cannot broadcast an input of shape {x.shape} to {tuple(shape)}")
+        return get_array_module(x).broadcast_to(x, shape)  # a read-only view, as NumPy's
+
+    @staticmethod
+    def backward(ctx, grad):
+        # The gradient has the broadcast shape; the engine's unbroadcast sums it back to the input's.
+        return grad
 
 
 class GetItem(Function):
@@ -129,6 +189,21 @@ def transpose(x: Tensor, axes=None) -> Tensor:
     return Transpose.apply(x, axes=tuple(axes) if axes is not None else None)
 
 
+def squeeze(x: Tensor, axis=None) -> Tensor:
+    """Remove axes of length 1: all of them (``axis=None``), or the given ones (an error if not length 1)."""
+    return Squeeze.apply(x, axis=axis)
+
+
+def unsqueeze(x: Tensor, axis: int) -> Tensor:
+    """Insert an axis of length 1 at position ``axis`` (NumPy's ``expand_dims``, PyTorch's ``unsqueeze``)."""
+    return Unsqueeze.apply(x, axis=axis)
+
+
+def broadcast_to(x: Tensor, shape) -> Tensor:
+    """``x`` broadcast to ``shape`` by NumPy's rules (a read-only view); the gradient is summed back."""
+    return BroadcastTo.apply(x, shape=tuple(shape) if not isinstance(shape, int) else (shape,))
+
+
 def getitem(x: Tensor, index) -> Tensor:
     """``x[index]`` for ints, slices, None, Ellipsis and integer/boolean arrays."""
     if isinstance(index, Tensor):
@@ -164,3 +239,6 @@ register_case("transpose")(lambda rng: (lambda x: transpose(x, (2, 0, 1)), [rng.
 register_case("getitem")(lambda rng: (lambda x: getitem(x, (slice(None), np.array([0, 2, 2]))), [rng.standard_normal((3, 4))]))
 register_case("concatenate")(lambda rng: (lambda a, b: concatenate([a, b], axis=1), [rng.standard_normal((2, 3)), rng.standard_normal((2, 2))]))
 register_case("stack")(lambda rng: (lambda a, b: stack([a, b], axis=1), [rng.standard_normal((2, 3)), rng.standard_normal((2, 3))]))
+register_case("squeeze")(lambda rng: (lambda x: squeeze(x, axis=(0, 2)), [rng.standard_normal((1, 3, 1, 2))]))
+register_case("unsqueeze")(lambda rng: (lambda x: unsqueeze(x, -1), [rng.standard_normal((2, 3))]))
+register_case("broadcast_to")(lambda rng: (lambda x: broadcast_to(x, (2, 3, 4)), [rng.standard_normal((3, 1))]))

@@ -263,7 +263,7 @@ class SparseAutoencoder(Autoencoder):
     def penalty(self, h: Tensor, x_input: Tensor) -> Dict[str, Tensor]:
         if self.sparsity == "kl":
             rho_hat = ops.mean(h, axis=0)  # (H,)
-            return {"sparsity": self.beta * ops.bernoulli_kl(self.rho, rho_hat, reduction="sum")}
+            return {"sparsity": self.beta * ops.bernoulli_kl(rho_hat, self.rho, reduction="sum")}
         return {"sparsity": self.beta * ops.l1_penalty(h, reduction="batch_sum")}
 
     def mean_activation(self, x) -> np.ndarray:

@@ -127,7 +127,7 @@ class M2(ImageModel):
         """-log p(x | y, z) per element (BCE from logits, or Gaussian NLL), not yet summed over features."""
         if self.decoder_kind == "bernoulli":
             return ops.sigmoid_bce_with_logits(out, x, reduction="none")
-        return ops.gaussian_nll(x, out, self.decoder_logvar, reduction="none")
+        return ops.gaussian_nll(out, x, self.decoder_logvar, reduction="none")
 
     def _neg_bound_terms(self, enc_pre: Tensor, dec_y: Tensor, x, eps, shape) -> Tensor:
         """L per row: enc_pre (R, H), dec_y broadcastable to the decoder's (.., H) rows, eps (R, latent).

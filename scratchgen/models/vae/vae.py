@@ -110,7 +110,7 @@ class VAE(ImageModel):
         """-log p(x|z) from the decoder output, summed over the D features (see ``reduction``)."""
         if self.decoder_kind == "bernoulli":
             return ops.sigmoid_bce_with_logits(out, x, reduction=reduction)
-        return ops.gaussian_nll(x, out, self.decoder_logvar, reduction=reduction)
+        return ops.gaussian_nll(out, x, self.decoder_logvar, reduction=reduction)
 
     def mean_image(self, out) -> object:
         """E[x|z] from the decoder output array: sigmoid(logits) or the Gaussian means (clipped to [0, 1])."""
