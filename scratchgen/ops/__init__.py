@@ -27,8 +27,8 @@ arrays), the NumPy reference kernels they call, and the gradcheck cases that pro
 like Python builtins - ``sum``, ``max``, ``min``, ``abs``, ``pow`` - so that a star import never
 shadows them; use them qualified: ``ops.sum(x)``, ``sg.max(x, axis=1)``.
 """
-from . import (activations, arithmetic, attention, conv, creation, divergences, embedding, linalg, losses,  # noqa: F401
-               normalization, reduce, shape)
+import importlib as _importlib
+
 from .activations import *  # noqa: F401,F403
 from .arithmetic import *  # noqa: F401,F403
 from .arithmetic import abs, pow  # noqa: F401,A004  (not in __all__: builtin names)
@@ -48,10 +48,11 @@ from .shape import *  # noqa: F401,F403
 
 SHADOWS_BUILTINS = ("abs", "max", "min", "pow", "sum")
 
+_FAMILIES = ("arithmetic", "reduce", "shape", "linalg", "activations", "conv", "normalization", "attention", "embedding",
+             "losses", "divergences", "creation")
 __all__ = [
     name
-    for family in (arithmetic, reduce, shape, linalg, activations, conv, normalization, attention, embedding, losses,
-                   divergences, creation)
-    for name in family.__all__
+    for family in _FAMILIES
+    for name in _importlib.import_module(f"{__name__}.{family}").__all__  # (the module: ``embedding`` is also an op)
     if name not in SHADOWS_BUILTINS
 ] + ["REDUCTIONS", "reduce_loss", "bernoulli_free_energy"]
