@@ -8,14 +8,16 @@ from scratchgen.evaluation import ais
 from scratchgen.models.boltzmann import enumeration
 from scratchgen.models.boltzmann.bernoulli_rbm import BernoulliRBM
 
-MNIST_DIR = "/work/shared/data/mnist"
-
-
 def binary_training_images(count=2000):
-    """Binarised real images: 2,000 MNIST test-set digits if present, else scikit-learn's digits."""
+    """Binarised real images: 2,000 MNIST digits where MNIST is found (``$SCRATCHGEN_DATA``), else
+    scikit-learn's 8x8 digits."""
     from scratchgen.data import binarize, load_dataset
+    from scratchgen.data.idx import DataFileError
 
-    data = load_dataset(MNIST_DIR) if os.path.isdir(MNIST_DIR) else load_dataset("digits")
+    try:
+        data = load_dataset("mnist")
+    except (FileNotFoundError, DataFileError, ValueError):
+        data = load_dataset("digits")
     x = data.train.x[:count]
     return binarize(x, "static", np.random.default_rng(0)), data.image_shape
 
@@ -34,11 +36,11 @@ def test_ais_within_half_a_nat_of_exact_log_z_on_a_trained_16_hidden_rbm(trained
     exact = rbm.exact_log_partition()
     result = ais.ais_log_partition(rbm, data=x, n_betas=1000, n_runs=100, rng=0)
     assert abs(result.log_z - exact) < 0.5, (result, exact)
-    assert result.log_z_low <= result.log_z <= result.log_z_high
-    assert np.isfinite(result.log_z_std) and result.log_weights.shape == (100,)
-    assert result.samples.shape == (100, rbm.n_visible) and 1.0 <= result.effective_sample_size <= 100.0
-    # a trained model is far from the base-rate model: the estimate moved a long way from log Z_A
-    assert abs(exact - result.log_z_base) > 5
+    assert result.log_z_low <= exact <= result.log_z_high, (result, exact)  # the 3-sigma interval holds the truth
+    assert result.log_weights.shape == (100,) and result.samples.shape == (100, rbm.n_visible)
+    assert result.effective_sample_size > 10  # the runs agree: annealing reached the model's modes
+    # a trained model is far from the base-rate model: the estimate moved from log Z_A by far more than its error
+    assert abs(exact - result.log_z_base) > 5 * max(abs(result.log_z - exact), 3 * result.log_z_std, 0.1)
     # any set of distinct states bounds log Z from below; duplicates are counted once
     states = np.concatenate([x.reshape(len(x), -1), result.samples])
     bound = ais.log_partition_lower_bound(rbm, np.concatenate([states, states]))

@@ -95,7 +95,8 @@ def test_sigmoid_and_softplus_are_stable_at_extreme_inputs():
     assert np.all(np.isfinite(y)) and y[0] == 0.0 and y[-1] == 1.0
     np.testing.assert_allclose(y[2], np.exp(-40.0) / (1 + np.exp(-40.0)), rtol=1e-15)  # tiny values keep precision
     s = sg.softplus(Tensor(z)).data
-    np.testing.assert_allclose(s[-1], 1e4) and np.testing.assert_allclose(s[0], 0.0)
+    np.testing.assert_allclose(s[-1], 1e4)
+    np.testing.assert_allclose(s[0], 0.0)
     np.testing.assert_allclose(sg.log_sigmoid(Tensor(z)).data[0], -1e4)
 
 

@@ -145,6 +145,81 @@ def test_cd_update_equals_autograd_of_free_energy_difference():
     np.testing.assert_allclose(rbm.weight.data, before - 0.1 * w.grad, rtol=1e-12)
 
 
+# ---- the negative phase itself: exactly k sweeps, the chain state after the update ---------------------
+def hand_run_chain(rbm, h_start, k, uniforms):
+    """k block-Gibbs sweeps from hidden states h_start, written out with explicit uniforms (in the order
+    the model draws them: v from h, then k - 1 times (h, v), then the last h). Returns (v_k, p(h | v_k), h_k)."""
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    w, b, c = rbm.weight.data, rbm.visible_bias.data, rbm.hidden_bias.data
+    draws = iter(uniforms)
+    v = (next(draws) < sigmoid(h_start @ w.T + b)).astype(float)
+    for _ in range(k - 1):
+        h = (next(draws) < sigmoid(v @ w + c)).astype(float)
+        v = (next(draws) < sigmoid(h @ w.T + b)).astype(float)
+    h_prob = sigmoid(v @ w + c)
+    return v, h_prob, (next(draws) < h_prob).astype(float)
+
+
+class RecordingGenerator:
+    """A Generator stand-in that hands out uniforms drawn from ``rng`` and keeps them, so a test can
+    replay the chain by hand and count exactly how many draws (and so sweeps) the model made."""
+
+    def __init__(self, seed):
+        self.rng, self.drawn = np.random.default_rng(seed), []
+
+    def random(self, shape, dtype=np.float64):
+        self.drawn.append(self.rng.random(shape, dtype=dtype))
+        return self.drawn[-1]
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_negative_phase_runs_exactly_k_sweeps_from_its_start(k):
+    rbm = tiny_rbm(7, 4, seed=2, scale=0.8, k=k)
+    h_start = (np.random.default_rng(3).random((6, 4)) < 0.5).astype(float)
+    recorder = RecordingGenerator(9)
+    v_neg, h_neg_prob, h_next, _ = rbm.negative_phase(h_start, recorder)
+    assert len(recorder.drawn) == 2 * k  # one v and one h per sweep: k + 1 sweeps would draw 2k + 2
+    v, h_prob, h = hand_run_chain(rbm, h_start, k, recorder.drawn)
+    np.testing.assert_array_equal(v_neg, v)
+    np.testing.assert_allclose(h_neg_prob, h_prob, rtol=1e-12)
+    np.testing.assert_array_equal(h_next, h)
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["CD-2", "PCD-2"])
+def test_the_update_uses_the_right_chain_start_and_pcd_chains_advance(persistent):
+    """CD starts the chain at p(h | v_data) samples; PCD at its stored states, which the update then
+    replaces by the chain's end; the parameters move by exactly lr times the statistics of those states."""
+    rbm = tiny_rbm(7, 4, seed=4, scale=0.8, k=2, persistent=persistent, n_chains=5, lr=0.1)
+    v_data = (np.random.default_rng(5).random((5, 7)) < 0.5).astype(float)
+    chains_before = rbm.chain_hidden.copy() if persistent else None
+    params_before = [p.data.copy() for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias)]
+    recorder = RecordingGenerator(11)
+    rbm.update(v_data, recorder, monitor=False)
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    w, b, c = params_before
+    h_pos_prob = sigmoid(v_data @ w + c)
+    if persistent:
+        h_start, chain_draws = chains_before, recorder.drawn
+    else:
+        h_start, chain_draws = (recorder.drawn[0] < h_pos_prob).astype(float), recorder.drawn[1:]
+    rbm_before = tiny_rbm(7, 4, seed=4, scale=0.8, k=2)
+    v_neg, h_neg_prob, h_next = hand_run_chain(rbm_before, h_start, 2, chain_draws)
+    if persistent:
+        np.testing.assert_array_equal(rbm.chain_hidden, h_next)  # the chains moved on ...
+        assert not np.array_equal(rbm.chain_hidden, chains_before)  # ... to new states
+    expected_w = w + 0.1 * (v_data.T @ h_pos_prob / 5 - v_neg.T @ h_neg_prob / len(v_neg))
+    np.testing.assert_allclose(rbm.weight.data, expected_w, rtol=1e-12)
+    np.testing.assert_allclose(rbm.hidden_bias.data, c + 0.1 * (h_pos_prob.mean(0) - h_neg_prob.mean(0)), rtol=1e-12)
+
+
+def test_sampling_with_injected_uniforms_is_the_threshold_rule():
+    rbm = tiny_rbm(6, 3, seed=1)
+    v = (np.random.default_rng(2).random((4, 6)) < 0.5).astype(float)
+    uniforms = np.random.default_rng(3).random((4, 3))
+    h_prob, h = rbm.sample_hidden(v, uniforms=uniforms)
+    np.testing.assert_array_equal(h, (uniforms < h_prob).astype(float))
+
+
 def test_gaussian_cd_update_with_learned_sigma_equals_autograd():
     rng = np.random.default_rng(6)
     g = GaussianBernoulliRBM(5, 3, learn_sigma=True, standardize=False, dtype=np.float64, rng=1)

@@ -128,7 +128,7 @@ def test_vae_trains_and_the_iwae_bound_rises_with_k_above_the_elbo():
     assert abs(bounds[0] - elbo) < 0.5  # L_1 estimates the ELBO (sampled instead of analytic KL)
     assert elbo < bounds[1] < bounds[2]
     report = likelihood_report(model, x, rng, ks=(1, 5), iwae_examples=50)
-    assert report["iwae_examples"] == 50 and report["active_units"] <= 4
+    assert report["iwae_examples"] == 50 and report["active_units"] == model.active_units(x)["active"] >= 1
     assert report["neg_iwae_k5"] < report["neg_iwae_k1"] + 0.5
 
 

@@ -146,8 +146,10 @@ class SRGAN(GAN):
         return loss, fake, fake_logits
 
     def adversarial_step(self, real, condition, rng) -> Dict[str, float]:
+        self._last_content = None
         stats = super().adversarial_step(real, condition, rng)
-        stats["content"] = getattr(self, "_last_content", float("nan"))
+        if self._last_content is not None:  # reported on the steps that update G (every d_steps-th)
+            stats["content"] = self._last_content
         return stats
 
     curve_groups = {**GAN.curve_groups, "srgan_content": ("content",)}
