@@ -46,7 +46,7 @@ def load_binary_data(quick: bool, seed: int = 0):
     try:
         data, name = load_dataset("fashion-mnist", val_fraction=0.0), "fashion-mnist"
     except FileNotFoundError:
-        data, name = load_dataset("mnist", root="/work/shared/data", val_fraction=0.0), "mnist (test-set split)"
+        data, name = load_dataset("mnist", val_fraction=0.0), "mnist (test-set split; found through $SCRATCHGEN_DATA)"
     rng = np.random.default_rng(seed)
     x_train = binarize(data.train.x, "static", rng).reshape(len(data.train.x), -1)
     x_test = binarize(data.test.x, "static", rng).reshape(len(data.test.x), -1)

@@ -143,7 +143,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--anomaly-epochs", type=int, default=10)
     parser.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
-    parser.add_argument("--data-root", default=os.environ.get("SCRATCHGEN_DATA", "/work/shared/data"))
+    parser.add_argument("--data-root", default=None,
+                        help="where mnist is looked for besides the usual places (default: $SCRATCHGEN_DATA)")
     parser.add_argument("--out", default="runs/ae_applications")
     parser.add_argument("--parts", default="contraction,denoising,anomaly,retrieval")
     args = parser.parse_args(argv)

@@ -37,7 +37,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--labelled-batch", type=int, default=100)
     parser.add_argument("--binarize", default="none", choices=("none", "dynamic"))
-    parser.add_argument("--data-root", default=os.environ.get("SCRATCHGEN_DATA", "/work/shared/data"))
+    parser.add_argument("--data-root", default=None,
+                        help="where mnist is looked for besides the usual places (default: $SCRATCHGEN_DATA)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/m2_mnist")
     parser.add_argument("--max-minutes", type=float, default=9.0, help="CPU-time budget (process time, M1 included)")
