@@ -254,8 +254,17 @@ def command_train(args) -> int:
     from .models import DataInfo, build_model
     from .training import Trainer, TrainingInterrupted, TrainOptions
 
-    if args.backend:
-        backend.set_backend(args.backend)
+    if args.backend:  # for this command only (main() may be called in-process, by tests or a notebook)
+        with backend.use_backend(args.backend):
+            return _train(args)
+    return _train(args)
+
+
+def _train(args) -> int:
+    from . import checkpoint as ckpt
+    from .models import DataInfo, build_model
+    from .training import Trainer, TrainingInterrupted, TrainOptions
+
     spec = _models()[args.model]
     out_dir = args.out or os.path.join("runs", args.model)
     checkpoint_path = os.path.join(out_dir, "checkpoint.npz")

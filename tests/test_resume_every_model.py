@@ -51,3 +51,18 @@ def test_two_epochs_equal_one_plus_resume_plus_one(tmp_path, capsys, name):
     for key, value in expected.items():
         np.testing.assert_array_equal(got[key], value, err_msg=f"{name}: {key}")
     assert history == expected_history and test == expected_test
+
+
+@pytest.mark.parametrize("name", ["vae", "rbm", "dcgan"])
+def test_resume_is_exact_on_the_numba_backend_too(tmp_path, capsys, name):
+    """Numba's loops split work statically by thread count, so a fixed thread count (1 here, as CI
+    pins it) repeats bit for bit, and resume is exact on the numba backend as well."""
+    pytest.importorskip("numba", reason="the numba backend needs Numba")
+    run(name, tmp_path / "straight", "--epochs", "2", "--backend", "numba")
+    run(name, tmp_path / "resumed", "--epochs", "1", "--backend", "numba")
+    run(name, tmp_path / "resumed", "--epochs", "2", "--resume", "--backend", "numba")
+    capsys.readouterr()
+    (expected, expected_history, _), (got, history, _) = contents(tmp_path / "straight"), contents(tmp_path / "resumed")
+    for key, value in expected.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=f"{name} (numba): {key}")
+    assert history == expected_history

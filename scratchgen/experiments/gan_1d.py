@@ -149,14 +149,15 @@ def main(argv=None) -> Dict:
     parser = argparse.ArgumentParser(description="1-D GAN theory: D* and -log 4, and a generator that learns")
     parser.add_argument("--out", default="runs/gan_1d")
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0, help="seeds the discriminators' training (and the line GAN's)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     data, model = (0.0, 1.0), (1.5, 0.75)
 
-    discriminator = train_discriminator(data, model, steps=args.steps)
+    discriminator = train_discriminator(data, model, steps=args.steps, seed=args.seed)
     grid = np.linspace(-2.5, 3.5, 241)
     trained, best = discriminator_probability(discriminator, grid), optimal_discriminator(grid, data, model)
-    same = train_discriminator(data, data, steps=args.steps)
+    same = train_discriminator(data, data, steps=args.steps, seed=args.seed)
     results = {
         "max_abs_error_vs_d_star": float(np.abs(trained - best).max()),
         "value_trained": empirical_value(discriminator, data, model),
@@ -165,7 +166,7 @@ def main(argv=None) -> Dict:
         "value_equal_distributions_trained": empirical_value(same, data, data),
         "minus_log_4": -LOG_4,
     }
-    gan = build_line_gan()
+    gan = build_line_gan(seed=args.seed)
     trace = train_line_gan(gan, (3.0, 0.5), steps=1000)
     results["line_gan_start"], results["line_gan_end"] = trace[0], trace[-1]
 
@@ -199,6 +200,8 @@ def main(argv=None) -> Dict:
     figure.tight_layout()
     figure.savefig(os.path.join(args.out, "gan_1d_training.png"), dpi=100)
     plt.close(figure)
+    with open(os.path.join(args.out, "results.json"), "w") as handle:
+        json.dump(results, handle, indent=2)
     print(json.dumps(results, indent=2))
     return results
 
