@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-root", default=None)
     evaluate.add_argument("--seed", type=non_negative_int, default=0)
     evaluate.add_argument("--quick", action="store_true", help="fewer importance samples, AIS runs and generated images")
+    evaluate.add_argument("--ks", type=lambda text: [positive_int(p) for p in text.split(",")], default=None,
+                          help="importance samples of the IWAE bounds, e.g. 1,10,5000 (latent-variable models)")
+    evaluate.add_argument("--iwae-examples", type=positive_int, default=None, help="test images for the IWAE bounds")
     gradcheck = subparsers.add_parser("gradcheck", help="gradient-check ops and model losses (a table)")
     gradcheck.add_argument("names", nargs="*", help="ops or models (default: all)")
     gradcheck.add_argument("--list", action="store_true")
@@ -341,7 +344,8 @@ def command_eval(args) -> int:
         print(f"eval [{time.perf_counter() - start:6.1f} s] {stage}", file=sys.stderr, flush=True)
 
     metrics = full_evaluation(model, data, np.random.default_rng(args.seed), quick=args.quick, progress=progress,
-                              binarize=meta.get("options", {}).get("binarize", "none"))
+                              binarize=meta.get("options", {}).get("binarize", "none"), ks=args.ks,
+                              iwae_examples=args.iwae_examples)
     progress("done")
     print(json.dumps(metrics, indent=2))
     return 0

@@ -38,9 +38,12 @@ def _binarised_like_training(mode: str, x: np.ndarray, rng: np.random.Generator)
 
 
 def full_evaluation(model, data, rng: np.random.Generator, quick: bool = False,
-                    progress: Callable[[str], None] = lambda stage: None, binarize: str = "none") -> Dict[str, float]:
+                    progress: Callable[[str], None] = lambda stage: None, binarize: str = "none",
+                    ks=None, iwae_examples=None) -> Dict[str, float]:
     """Every metric that fits ``model`` on ``data.test`` (see the module docstring).
 
+    ``ks``, ``iwae_examples``: the importance-sample counts of the IWAE bounds and how many test
+    images they use (default (1, 10, 100, 1000) on 1,000; quick: (1, 10) on 200).
     ``binarize``: how the training data was binarised ("none", "static", "dynamic"; a checkpoint's
     ``options``), so that held-out images are binarised the same way. ``progress(stage)`` is called
     before each stage (``scratchgen eval`` prints it: some take minutes).
@@ -52,10 +55,11 @@ def full_evaluation(model, data, rng: np.random.Generator, quick: bool = False,
 
     if hasattr(model, "log_importance_weights"):
         y = model.condition_labels(test.y)  # the conditional VAE's bound is log p(x | y); None for the others
-        ks = (1, 10) if quick else (1, 10, 100, 1000)
+        ks = tuple(ks) if ks else ((1, 10) if quick else (1, 10, 100, 1000))
+        iwae_examples = iwae_examples or (200 if quick else 1000)
         progress(f"test -ELBO and importance-weighted bounds, k up to {ks[-1]}")
         report = likelihood_report(model, test.x, rng, y=y, ks=ks,
-                                   iwae_examples=200 if quick else 1000)
+                                   iwae_examples=iwae_examples)
         metrics.update({k: float(v) for k, v in report.items()})
 
     if hasattr(model, "exact_log_partition") and getattr(model, "binary_visible", False):
