@@ -15,3 +15,21 @@ if "NUMBA_ENABLE_CUDASIM" not in os.environ and not os.environ.get("SCRATCHGEN_R
 # One thread each: 2-vCPU CI machines oversubscribe badly, and results must not depend on it.
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
+
+
+import pytest  # noqa: E402
+
+
+def _skipping_missing_packages():
+    """A test (or its fixture) that needs an optional package this machine lacks (matplotlib,
+    scikit-learn, ...) is skipped with the package's name: scratchgen raises ``MissingOptionalPackage``."""
+    from scratchgen.optional import MissingOptionalPackage
+
+    try:
+        return (yield)
+    except MissingOptionalPackage as error:
+        pytest.skip(str(error))
+
+
+pytest_runtest_setup = pytest.hookimpl(wrapper=True)(lambda item: (yield from _skipping_missing_packages()))
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(lambda item: (yield from _skipping_missing_packages()))

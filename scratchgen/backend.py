@@ -39,6 +39,8 @@ from typing import Callable, Dict, Iterator, Tuple
 
 import numpy as np
 
+from .optional import MissingOptionalPackage
+
 BACKENDS = ("numpy", "numba", "numba-cuda", "cupy")
 GPU_BACKENDS = ("numba-cuda", "cupy")
 
@@ -71,6 +73,10 @@ _loaded_backends = {"numpy"}
 
 class BackendUnavailableError(RuntimeError):
     """Raised when a backend is asked for but cannot run here (the message says how to fix it)."""
+
+
+class BackendPackageMissing(BackendUnavailableError, MissingOptionalPackage):
+    """The backend's package (Numba, CuPy) is not installed: an optional package like any other."""
 
 
 def register_kernel(name: str, backend: str = "numpy", *, active: bool = True, note: str = ""):
@@ -107,7 +113,7 @@ def _load_backend(name: str) -> None:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise BackendUnavailableError(
+        raise BackendPackageMissing(
             f"backend {name!r} cannot be loaded: {error}; install it with `{hint}`"
         ) from error
     except Exception as error:  # a CUDA library or driver mismatch fails at import with anything

@@ -13,13 +13,11 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from .device import to_numpy
+from .optional import require
 
 
 def _require(module_name: str):
-    try:
-        return __import__(module_name)
-    except ImportError as error:
-        raise ImportError(f"plots need {module_name}: install it with `pip install scratchgen[plot]`") from error
+    return require(module_name, "plot", "plots")
 
 
 def image_grid(images, nrow: Optional[int] = None, padding: int = 1, pad_value: float = 1.0) -> np.ndarray:

@@ -51,6 +51,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .data import binarize
+from .optional import MissingOptionalPackage
 from .progress import ProgressBar
 
 __all__ = ["TrainOptions", "Trainer", "TrainingInterrupted", "OutputDirectoryBusy", "check_losses"]
@@ -231,7 +232,7 @@ class Trainer:
         self.epoch_sums = {}
         self.history.append(record)
         if options.out_dir is not None:
-            if options.pictures:
+            if self._pictures_possible():
                 # Per-epoch pictures (the same fixed noise every epoch, so a learner watches one
                 # sample converge) go to a subfolder; the final ones sit at the top of out_dir.
                 for path in model.save_pictures(os.path.join(options.out_dir, "epochs"), self._picture_data(),
@@ -255,7 +256,7 @@ class Trainer:
             test_metrics = {k: float(v) for k, v in model.evaluate(x_test, test.y, np.random.default_rng([options.seed, 3])).items()}
         if options.out_dir is not None:
             self._write_metrics(test_metrics)
-            if options.pictures:
+            if self._pictures_possible():
                 self._save_curves()
                 for path in model.save_pictures(options.out_dir, self._picture_data(), np.random.default_rng([options.seed, 2]),
                                                 tag="final"):
@@ -278,6 +279,22 @@ class Trainer:
                 writer.writerows(self.history)
 
             self._wrote(_write_atomically(os.path.join(self.options.out_dir, "metrics.csv"), write_csv))
+
+    def _pictures_possible(self) -> bool:
+        """Pictures are on, and matplotlib and Pillow are installed; if they are not, say so once and
+        train on without pictures (they are a view of training, never a reason to stop it)."""
+        if not self.options.pictures:
+            return False
+        try:
+            from .plots import _require
+
+            _require("matplotlib")
+            _require("PIL")
+            return True
+        except MissingOptionalPackage as error:
+            print(f"no pictures: {error}", flush=True)
+            self.options.pictures = False
+            return False
 
     def _picture_data(self):
         """The data the model draws its pictures from: its test images, or (for a dataset too small

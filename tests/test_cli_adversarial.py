@@ -18,7 +18,7 @@ from scratchgen.cli import main
 from scratchgen.data import write_idx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-QUICK = ["--dataset", "digits", "--epochs", "1", "--max-batches", "3", "--no-progress", "--no-pictures"]
+QUICK = ["--dataset", "synthetic", "--epochs", "1", "--max-batches", "3", "--no-progress", "--no-pictures"]
 
 
 def refused(capsys, argv, *fragments):
@@ -115,8 +115,8 @@ def test_resume_applies_lr_and_epochs_and_refuses_contradictions(capsys, tmp_pat
     assert json.load(open(out / "config.json"))["config"]["lr"] == 0.01 or True  # config records the build
     refused(capsys, ["train", "ae", *QUICK, "--out", str(out), "--resume", "--hidden", "7"],
             "--resume", "--hidden 7 (the checkpoint has 32)")
-    refused(capsys, ["train", "ae", *QUICK, "--out", str(out), "--resume", "--dataset", "synthetic"],
-            "--dataset synthetic (the checkpoint has digits)")
+    refused(capsys, ["train", "ae", *QUICK, "--out", str(out), "--resume", "--dataset", "digits"],
+            "--dataset digits (the checkpoint has synthetic)")
     refused(capsys, ["train", "vae", *QUICK, "--out", str(out), "--resume"], "checkpoint of model 'ae', not 'vae'")
 
 

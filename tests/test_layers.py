@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 LAYERS = [
     ("scratchgen.backend", "scratchgen.device", "scratchgen.info", "scratchgen.data", "scratchgen.plots",
-     "scratchgen.progress", "scratchgen.metrics", "scratchgen._source"),
+     "scratchgen.progress", "scratchgen.metrics", "scratchgen._source", "scratchgen.optional"),
     ("scratchgen.grad_mode", "scratchgen.tensor", "scratchgen.function", "scratchgen.gradcheck", "scratchgen.viz"),
     ("scratchgen.ops",),
     ("scratchgen.nn", "scratchgen.optim"),

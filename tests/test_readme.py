@@ -22,6 +22,8 @@ def scratchgen(*args, cwd):
 
 
 def test_the_main_command_trains_the_autoencoder_with_progress_and_pictures(tmp_path):
+    pytest.importorskip("sklearn", reason="the main job trains on scikit-learn's digits (pip install scratchgen[data])")
+    pytest.importorskip("matplotlib", reason="the main job draws pictures (pip install scratchgen[plot])")
     main_job = bash_blocks()[0].strip()
     command = main_job.split("&&")[-1].split()
     assert command[:2] == ["scratchgen", "train"], main_job

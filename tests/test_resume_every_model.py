@@ -27,7 +27,7 @@ TIMING = ("seconds", "examples_per_second")
 
 
 def run(name, out, *extra):
-    argv = ["train", name, "--dataset", "digits", "--batch-size", "16", "--max-batches", "3", "--seed", "2",
+    argv = ["train", name, "--dataset", "synthetic", "--batch-size", "16", "--max-batches", "3", "--seed", "2",
             "--no-progress", "--no-pictures", "--out", str(out), *SMALL.get(name, []), *extra]
     assert main(argv) == 0, argv
 

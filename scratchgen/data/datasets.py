@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..optional import require
 from .download import DATA_ENV, default_data_root, download_dataset, mirrors_for
 from .idx import DataFileError, read_idx
 from .splits import DatasetSplits, Split, train_val_test_split
@@ -333,16 +334,11 @@ def _load_idx_directory(name, directory, seed, val_fraction, test_fraction, clas
 
 
 def _load_digits(seed, val_fraction, test_fraction):
-    try:
-        import sklearn
-        from sklearn.datasets import load_digits
-    except ImportError as exc:
-        raise ImportError("load_dataset('digits') reads the copy bundled with scikit-learn, which is not "
-                          "installed: pip install scratchgen[data]") from exc
-    bunch = load_digits()
+    sklearn = require("sklearn.datasets", "data", "load_dataset('digits') (the copy bundled with scikit-learn)")
+    bunch = sklearn.load_digits()
     x = (bunch.images[:, None] / 16).astype(np.float32)  # grey levels 0..16; k/16 is exact in float32
     y = bunch.target.astype(np.int64)
-    source = f"scikit-learn {sklearn.__version__} sklearn.datasets.load_digits (UCI optical digits, 8x8)"
+    source = f"scikit-learn {require('sklearn', 'data', 'digits').__version__} sklearn.datasets.load_digits (UCI optical digits, 8x8)"
     return _splits_from_pool("digits", x, y, seed, val_fraction, test_fraction,
                              CLASS_NAMES["digits"], source, convert=lambda images: images)
 
