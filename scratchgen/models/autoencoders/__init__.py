@@ -10,4 +10,9 @@ The lecture's story, in reading order:
     contractive.py     penalise ||J_f(x)||_F^2, in closed form (``ops.contractive_penalty``)
     convolutional.py   convolutional encoder, transposed-convolution decoder
 """
-from . import autoencoder, denoising, contractive, convolutional  # noqa: F401  (register the models)
+from .autoencoder import Autoencoder, SparseAutoencoder
+from .contractive import ContractiveAutoencoder
+from .convolutional import ConvAutoencoder
+from .denoising import DenoisingAutoencoder
+
+__all__ = ["Autoencoder", "SparseAutoencoder", "DenoisingAutoencoder", "ContractiveAutoencoder", "ConvAutoencoder"]  # importing them registers the models

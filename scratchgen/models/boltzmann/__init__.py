@@ -14,4 +14,10 @@ In reading order:
 
 The annealed-importance-sampling estimate of log Z for large RBMs is ``scratchgen.evaluation.ais``.
 """
-from . import bernoulli_rbm, gaussian_rbm, dbn, boltzmann_machine  # noqa: F401  (register the models)
+from .bernoulli_rbm import BernoulliRBM
+from .boltzmann_machine import BoltzmannMachine
+from .dbn import DBN
+from .gaussian_rbm import GaussianBernoulliRBM
+from .rbm import RBMBase
+
+__all__ = ["RBMBase", "BernoulliRBM", "GaussianBernoulliRBM", "DBN", "BoltzmannMachine"]  # importing them registers the models

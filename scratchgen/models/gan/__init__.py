@@ -8,4 +8,10 @@ In reading order:
     srgan.py    super-resolution: G maps a low-resolution image to a high one; content + adversarial loss
     lapgan.py   a Laplacian pyramid of conditional GANs, coarse to fine (Denton et al. 2015)
 """
-from . import gan, dcgan, cgan, srgan, lapgan  # noqa: F401  (register the models)
+from .cgan import ConditionalGAN
+from .dcgan import DCGAN
+from .gan import GAN, MLPGAN
+from .lapgan import LAPGAN
+from .srgan import SRGAN
+
+__all__ = ["GAN", "MLPGAN", "DCGAN", "ConditionalGAN", "SRGAN", "LAPGAN"]  # importing them registers the models

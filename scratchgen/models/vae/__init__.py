@@ -6,4 +6,8 @@ In reading order:
     cvae.py    the conditional VAE: p(x | y, z), q(z | x, y)
     m2.py      the semi-supervised M2 (Kingma et al. 2014): y is a latent variable when unlabelled
 """
-from . import vae, cvae, m2  # noqa: F401  (register the models)
+from .cvae import CVAE
+from .m2 import M2
+from .vae import VAE, ConvVAE
+
+__all__ = ["VAE", "ConvVAE", "CVAE", "M2"]  # importing them registers the models
