@@ -266,6 +266,9 @@ def test_dcgan_size_layers_match_the_naive_loops_forward_and_backward(layer, bac
 # ---- clear errors ----------------------------------------------------------------------------
 def test_errors():
     x = Tensor(np.zeros((2, 3, 8, 8)))
+    for bad in (1.5, "2", (1,), (1, 2.0), True):
+        with pytest.raises(TypeError, match=r"conv2d: stride must be an int or a pair of ints, got"):
+            conv2d(x, Tensor(np.zeros((4, 3, 3, 3))), stride=bad)
     with pytest.raises(ValueError, match=r"conv2d: input has 3 channels, weight expects 1 \(weight shape \(4, 1, 3, 3\)"):
         conv2d(x, Tensor(np.zeros((4, 1, 3, 3))))
     with pytest.raises(ValueError, match=r"conv2d: input must be 4-D \(N, C, H, W\), got shape \(3, 8, 8\)"):

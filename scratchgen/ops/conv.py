@@ -187,8 +187,13 @@ def weight_gradient(g, cols):
 # ---- argument checking -----------------------------------------------------------------------
 def _pair(value, op: str, name: str, minimum: int) -> Pair:
     """An int or a pair of ints -> (int, int), each >= minimum."""
-    pair = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) for v in pair):
+    if isinstance(value, numbers.Integral):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list)):
+        pair = tuple(value)
+    else:
+        pair = ()  # a float, a string, ...: refused below, naming the value
+    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in pair):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     pair = (int(pair[0]), int(pair[1]))
     if min(pair) < minimum:
