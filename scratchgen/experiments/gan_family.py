@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from typing import Dict
@@ -25,18 +26,17 @@ from ..models import DataInfo, build_model
 
 
 def train(name: str, data, steps: int, out_dir: str, seed: int = 0, batch_size: int = 64, config=None, log=print):
-    """Build model ``name`` and train it ``steps`` steps on shuffled batches; returns (model, seconds per step)."""
-    rng = np.random.default_rng(seed)
-    model = build_model(name, dict(config or {}), DataInfo(data.image_shape, data.num_classes), rng)
-    x, y = data.train.x, data.train.y
-    order = np.concatenate([rng.permutation(len(x)) for _ in range(steps * batch_size // len(x) + 1)])
+    """Build model ``name`` and train it ``steps`` steps (the shared loop, ``model.fit``); returns
+    (model, seconds per step). Beyond one epoch, steps are rounded up to whole epochs."""
+    model = build_model(name, dict(config or {}), DataInfo(data.image_shape, data.num_classes), np.random.default_rng(seed))
+    batches = math.ceil(data.train.num_examples / batch_size)
+    epochs = max(1, math.ceil(steps / batches))
     start = time.perf_counter()
-    for step in range(steps):
-        index = order[step * batch_size : (step + 1) * batch_size]
-        losses = model.train_step(x[index], y[index], rng)
-        if (step + 1) % 100 == 0:
-            log(f"{name} step {step + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items()), flush=True)
+    model.fit(data.train.x, data.train.y, epochs=epochs, batch_size=batch_size, rng=seed,
+              max_batches_per_epoch=steps if epochs == 1 else None)
+    steps = model.optimizers[next(iter(model.optimizers))].steps[0] or steps
     seconds = (time.perf_counter() - start) / max(steps, 1)
+    log(f"{name}: {steps} steps, {seconds:.3f} s per step", flush=True)
     os.makedirs(out_dir, exist_ok=True)
     model.save_pictures(out_dir, data, np.random.default_rng(0), tag="final")
     return model, seconds
@@ -48,21 +48,23 @@ def main(argv=None) -> Dict:
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--out", default="runs/gan_family")
-    parser.add_argument("--classifier", default=None, help="a saved scratchgen Classifier .npz for the cgan label check")
+    parser.add_argument("--classifier", default=None, help="a saved scratchgen Classifier .npz for the cgan label check "
+                                                            "(default: trained on the dataset once and saved in --out)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the models and their training")
     args = parser.parse_args(argv)
     data = load_dataset(args.dataset, seed=0)
     results = {}
     for name in args.models.split(","):
         out_dir = os.path.join(args.out, name)
-        model, seconds = train(name, data, args.steps, out_dir)
+        model, seconds = train(name, data, args.steps, out_dir, seed=args.seed)
         record = {"steps": args.steps, "seconds_per_step": seconds}
         if name == "srgan":
             record.update(model.psnr_table(data.test.x[:2000]))
-        if name == "cgan" and args.classifier:
-            from ..models.classifiers.lenet import Classifier
+        if name == "cgan":
+            from ..models.classifiers.lenet import load_or_train_classifier
 
-            classifier = Classifier(data.image_shape, data.num_classes)
-            classifier.load(args.classifier)
+            classifier, _ = load_or_train_classifier(args.classifier or os.path.join(args.out, "classifier.npz"), data,
+                                                     epochs=3, verbose=False)
             labels = np.arange(5000) % data.num_classes
             samples = model.sample(5000, np.random.default_rng(1), y=labels)
             record["classifier_agrees_with_label"] = float((classifier.predict(samples) == labels).mean())
