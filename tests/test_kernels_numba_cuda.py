@@ -67,7 +67,7 @@ def test_numba_cuda_kernels_give_0_not_nan_for_zero_times_an_overflowing_exp(nam
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 7, 3), (19, 9, 11)])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 7, 3), (19, 9, 11), (130, 17, 133)])  # the last: 2 x 2 blocks, 3 k-tiles
 def test_tiled_and_naive_gemm_match_numpy(shape, dtype):
     from scratchgen.kernels.numba_cuda import gemm
 
