@@ -74,7 +74,8 @@ def test_tiled_and_naive_gemm_match_numpy(shape, dtype):
     m, k, n = shape
     rng = np.random.default_rng(m * 100 + n)
     a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
-    for matmul in (gemm.matmul_tiled, gemm.matmul_naive):
+    # The naive kernel launches a thread per output: the simulator affords that only on small shapes.
+    for matmul in (gemm.matmul_tiled,) + ((gemm.matmul_naive,) if m * n <= 400 or not SIMULATED else ()):
         got = matmul(to_device(a), to_device(b))
         error = testing.relative_error(got, a @ b)
         assert error < testing.RTOL[np.dtype(dtype)], (matmul.__name__, error)
