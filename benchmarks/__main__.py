@@ -4,6 +4,7 @@
     python -m benchmarks ops --quick             the CI-sized op benchmark (well under a minute)
     python -m benchmarks ops --threads 1 --sizes 32,64,128 --backend numpy,numba
     python -m benchmarks models --epochs 1 --out /tmp/bench
+    python -m benchmarks gpu --out DIR [--part tests|bench|all]   the GPU check (benchmarks/gpu.py)
 
 Suites: ``ops`` (bench_ops.py: forward+backward of single ops vs PyTorch), ``kernels``
 (bench_kernels.py: each backend's kernels), ``models`` (bench_vae / bench_dcgan / bench_rbm:
@@ -224,8 +225,13 @@ def _check_args(parser, args) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["gpu"]:  # the GPU check has its own options (benchmarks/gpu.py)
+        from . import gpu
+
+        return gpu.main(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    args = parser.parse_args(argv)
     if args.child:
         return child_main(args.child)
     _check_args(parser, args)
