@@ -166,3 +166,14 @@ def test_launch_counting_counts_our_numba_cuda_launches():
     assert counts == {("numba-cuda", "sigmoid"): 2} and inner == {("numba-cuda", "relu_element"): 1}
     assert launches.by_backend(counts) == {"numba-cuda": 2} and launches.top(counts) == (("numba-cuda:sigmoid", 2),)
     sigmoid(x)  # not counting: nothing recorded, nothing fails
+
+
+def test_every_cupy_kernel_compiles_with_nvrtc():
+    """The CuPy backend's CUDA C++ (unrolled fast paths, ElementwiseKernel bodies, RawModules) compiles
+    for sm_90 without a GPU, where CuPy and libnvrtc are installed (else skipped with the reason)."""
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    result = subprocess.run([sys.executable, "-m", "scratchgen.kernels.cupycheck", "--arch", "sm_90"], cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=path), capture_output=True, text=True, timeout=600)
+    if result.returncode == 2:
+        pytest.skip(result.stderr.strip()[:300])
+    assert result.returncode == 0 and " 0 failed" in result.stdout, result.stdout + result.stderr[-3000:]
