@@ -49,8 +49,8 @@ SIMULATED_SELECTION = ("tests/test_kernels_numba_cuda.py", "-k", "rejects or ref
 LIMITS_ALONE = {"tests": 540, "bench": 540}
 LIMITS_ALL = {"tests": 270, "bench": 180}
 # A skip with one of these reasons means the test could not run *here*: on a GPU machine that is a failure.
-UNEXPECTED_SKIP_WORDS = ("simulator", "unavailable", "no real gpu", "cannot reach", "not installed",
-                         "compiler libraries not found", "no cuda", "not usable")
+UNEXPECTED_SKIP_WORDS = ("no real gpu", "unavailable", "cannot reach", "not installed", "compiler libraries not found",
+                         "sees no cuda", "no cuda gpu usable", "cannot run")
 FILES = {"json": "gpu_check.json", "markdown": "gpu_check.md", "junit": "gpu_tests.xml", "tests_log": "gpu_tests.log",
          "bench_rows": "gpu_bench_rows.json", "bench_log": "gpu_bench.log"}
 

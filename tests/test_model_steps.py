@@ -206,7 +206,7 @@ def test_every_model_family_is_covered():
     assert families <= set(FAMILIES.values()), families - set(FAMILIES.values())
 
 
-@pytest.mark.skipif(not SIMULATED, reason="simulator only (on a GPU the real-device test below runs)")
+@pytest.mark.skipif(not SIMULATED, reason="host arrays: the simulator's case (on a GPU, test_gpu_steps_match_numpy runs)")
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_numba_cuda_simulator_steps_match_numpy(name, monkeypatch):
     """numba-cuda's kernels (as Python, on host arrays) train every family like the references, float32."""
