@@ -599,7 +599,7 @@ def _noise(gpu, seed: int):
     if gpu.simulated:
         rng = np.random.default_rng(seed)
         return lambda shape: rng.standard_normal(shape).astype(np.float32)
-    generator = gpu.xp.random.default_rng(seed)
+    generator = gpu.xp.random.RandomState(seed)  # the legacy API: in every CuPy version
     return lambda shape: generator.standard_normal(shape, dtype=np.float32)
 
 
@@ -668,7 +668,7 @@ def _vae_rows(gpu, torch, quick, log) -> List[Dict]:
                 model.to("cuda")
             optimizer = model.optimizers["model"]
             eps_of = _noise(gpu, 1)
-            order_rng = xp.random.default_rng(2) if not gpu.simulated else np.random.default_rng(2)
+            order_rng = xp.random.RandomState(2)  # CuPy's on the device (permutation without a host copy)
             total = {"loss": None}
 
             def step(xb):
