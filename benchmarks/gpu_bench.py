@@ -38,7 +38,6 @@ rows only: tests the plumbing, measures nothing worth reading.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -252,7 +251,6 @@ def _copy_bandwidth(gpu) -> float:
     src = cupy.ones(1 << 30, dtype=cupy.uint8)
     dst = cupy.empty_like(src)
     seconds = gpu.device_time(lambda: cupy.copyto(dst, src), 3, samples=5, spin_ms=2.0)
-    del src, dst
     return 2 * (1 << 30) / seconds / 1e9
 
 
@@ -475,7 +473,6 @@ SIM_CONV_LAYERS = {"conv2d 2x1x8x8->2": ("conv", 1, 2, 8), "conv_transpose2d 2x2
 
 def conv_rows(gpu, torch, batch, quick, log) -> List[Dict]:
     import scratchgen as sg
-    from scratchgen import kernels  # noqa: F401  (the launch counter)
     from scratchgen.kernels import launches
 
     rows = []
@@ -1090,9 +1087,7 @@ def main(argv=None) -> int:
     unknown = set(groups) - set(GROUPS)
     if unknown:
         parser.error(f"unknown groups {sorted(unknown)}; choose from {', '.join(GROUPS)}")
-    with contextlib.ExitStack():
-        return run(args.out, quick=args.quick, simulate=args.simulate, groups=groups,
-                   log=lambda text: print(text, flush=True))
+    return run(args.out, quick=args.quick, simulate=args.simulate, groups=groups, log=lambda text: print(text, flush=True))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ Families: autoencoders (plain, contractive, convolutional), VAEs (MLP, convoluti
 DCGAN: conv, transposed conv, batch norm), Boltzmann machines (Bernoulli RBM, PCD). Each case is
 tiny (8x8 images, batch 4): the simulator costs about a millisecond per simulated thread.
 """
-import os
-
 import numpy as np
 import pytest
 
