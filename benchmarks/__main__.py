@@ -5,6 +5,7 @@
     python -m benchmarks ops --threads 1 --sizes 32,64,128 --backend numpy,numba
     python -m benchmarks models --epochs 1 --out /tmp/bench
     python -m benchmarks reproduce --quick       every cheap README figure rerun: claimed vs measured
+    python -m benchmarks gpu --out DIR [--part tests|bench|all]   the GPU check (benchmarks/gpu.py)
 
 Suites: ``ops`` (bench_ops.py: forward+backward of single ops vs PyTorch), ``kernels``
 (bench_kernels.py: each backend's kernels), ``models`` (bench_vae / bench_dcgan / bench_rbm:
@@ -230,6 +231,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .reproduce import main as reproduce_main
 
         return reproduce_main(argv[1:])
+    if argv[:1] == ["gpu"]:  # the GPU check has its own options (benchmarks/gpu.py)
+        from . import gpu
+
+        return gpu.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.child:

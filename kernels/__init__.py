@@ -41,6 +41,11 @@ What each backend leaves to the NumPy reference, and why (``scratchgen.backend.f
 * cupy: the conv layout changes and batch norm are the reference running on CuPy arrays (its
   im2col and col2im are ours; CuPy's transposes and reductions are already single kernels). Layer
   norm and the masked softmax are RawModules (a block per row), GELU ElementwiseKernels on CUDA's erfc.
+  ``scratchgen.kernels.cupycheck`` compiles all of its CUDA C++ with NVRTC without a GPU.
+
+``launches.py`` counts the launches of both GPU backends (launches per training step), and
+``python -m benchmarks gpu`` (docs/gpu.md) is the check that runs all of this on a real GPU:
+neither GPU backend has run on one yet.
 * attention itself (``scaled_dot_product_attention``) is GEMMs around the masked softmax
   kernels on every backend; on host arrays the op runs it over L2-sized blocks of heads.
 """

@@ -48,8 +48,28 @@ def _check(arch: str) -> int:
             except Exception as error:
                 failures += 1
                 print(f"FAILED {matmul.__name__} {dtype}: {type(error).__name__}: {error}", file=sys.stderr)
+    failures += _check_gemm_code(_launch.COMPILED_PTX)
     print(f"ptxcheck {arch}: {len(_launch.COMPILED_PTX)} kernel versions compiled, {failures} failed")
     return 1 if failures else 0
+
+
+def _check_gemm_code(compiled) -> int:
+    """The tiled GEMM's speed rests on two things the compiler may silently drop: 128-bit shared-memory
+    loads (``ld.shared.v4.f32``; scalar loads would cap it near half the FP32 peak) and an
+    accumulator in registers (no ``.local`` memory). Returns the number of failures (printed)."""
+    failures = 0
+    for (name, types), ptx in compiled.items():
+        if name != "matmul_tiled_kernel" or "float32" not in str(types[0]):
+            continue
+        if "ld.shared.v4.f32" not in ptx:
+            failures += 1
+            print("FAILED matmul_tiled float32: no ld.shared.v4.f32 in its PTX (the fragments are read "
+                  "one word at a time)", file=sys.stderr)
+        if ".local" in ptx:
+            failures += 1
+            print("FAILED matmul_tiled float32: its PTX uses local memory (the accumulator left the registers)",
+                  file=sys.stderr)
+    return failures
 
 
 def main(argv=None) -> int:

@@ -70,7 +70,8 @@ def _backends():
 
     simulated = bool(config.ENABLE_CUDASIM)
     names.append(pytest.param("numba-cuda", marks=pytest.mark.skipif(
-        not (ok and simulated), reason="numba-cuda runs here only in the simulator (host arrays)" if ok else why)))
+        not (ok and simulated), reason="host arrays: the simulator's case (on a GPU, tests/test_model_steps.py "
+                                       "trains on device arrays)" if ok else why)))
     return names
 
 

@@ -20,11 +20,11 @@ from scratchgen.backend import register_kernel
 from scratchgen.ops import conv as reference
 from scratchgen.ops.conv import conv_output_size
 
-from ._elementwise import cupy_float_arrays
+from ._elementwise import Kernel, cupy_float_arrays
 
 _GEOMETRY = "int64 n_, int64 c_, int64 h_, int64 w_, int64 kh, int64 kw, int64 sh, int64 sw, int64 ph, int64 pw, int64 oh, int64 ow"
 
-_im2col = cupy.ElementwiseKernel(
+_im2col = Kernel(
     "raw T x, " + _GEOMETRY, "T col",
     """
     long long n_cols = n_ * oh * ow;
@@ -36,7 +36,7 @@ _im2col = cupy.ElementwiseKernel(
     """,
     "sg_im2col")
 
-_col2im = cupy.ElementwiseKernel(
+_col2im = Kernel(
     "raw T cols, " + _GEOMETRY, "T x",
     """
     long long w = i % w_, h = (i / w_) % h_, c = (i / (w_ * h_)) % c_, n = i / (w_ * h_ * c_);

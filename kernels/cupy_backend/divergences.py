@@ -9,39 +9,37 @@ under logvar_p = -200, zero noise under logvar = 200, saturated units under W ~ 
 """
 from __future__ import annotations
 
-import cupy
-
 from scratchgen.backend import register_kernel
 from scratchgen.ops import divergences as reference
 
-from ._elementwise import cupy_float_arrays
+from ._elementwise import Kernel, cupy_float_arrays
 
-_kl_standard_forward = cupy.ElementwiseKernel(
+_kl_standard_forward = Kernel(
     "T mu, T lv", "T kl", "kl = (T)0.5 * (mu * mu + expm1(lv) - lv);", "sg_kl_standard_forward")
-_kl_standard_backward = cupy.ElementwiseKernel(
+_kl_standard_backward = Kernel(
     "T g, T mu, T lv", "T g_mu, T g_lv", "g_mu = g * mu; g_lv = (T)0.5 * g * expm1(lv);", "sg_kl_standard_backward")
-_kl_forward = cupy.ElementwiseKernel(
+_kl_forward = Kernel(
     "T mq, T lq, T mp, T lp", "T kl",
     "T d = lq - lp; T sq = (mq - mp) * (mq - mp);"
     "kl = (T)0.5 * (expm1(d) - d + (sq != (T)0 ? sq * exp(-lp) : sq));", "sg_kl_forward")
-_kl_backward = cupy.ElementwiseKernel(
+_kl_backward = Kernel(
     "T g, T mq, T lq, T mp, T lp", "T g_mq, T g_lq, T g_lp",
     """T r = expm1(lq - lp); T diff = mq - mp; T scaled = diff != (T)0 ? diff * exp(-lp) : diff;
        g_mq = g * scaled; g_lq = (T)0.5 * g * r; g_lp = (T)-0.5 * g * (r + diff * scaled);""",
     "sg_kl_backward")
-_reparameterize_forward = cupy.ElementwiseKernel(
+_reparameterize_forward = Kernel(
     "T mu, T lv, T eps", "T z", "z = mu + (eps != (T)0 ? eps * exp((T)0.5 * lv) : eps);", "sg_reparameterize_forward")
-_reparameterize_backward = cupy.ElementwiseKernel(
+_reparameterize_backward = Kernel(
     "T g, T lv, T eps", "T out",
     "T f = eps != (T)0 ? (T)0.5 * g : (T)0; out = (f != (T)0 ? f * exp((T)0.5 * lv) : f) * eps;",
     "sg_reparameterize_backward")
 # Contractive penalty: h = sigmoid(a + b) and its penalty terms (h (1 - h))^2 r_j in one pass ...
-_contractive_terms = cupy.ElementwiseKernel(
+_contractive_terms = Kernel(
     "T a, T b, T r", "T h, T term",
     "T s = a + b; T e = exp(-fabs(s)); h = (s >= (T)0 ? (T)1 : e) / ((T)1 + e); T slope = h * ((T)1 - h);"
     "T s2 = slope * slope; term = s2 != (T)0 ? s2 * r : s2;", "sg_contractive_terms")
 # ... and, backward, dL/da = 2 g s^2 (1 - 2h) r with s^2 kept for grad_W's second term.
-_contractive_grad = cupy.ElementwiseKernel(
+_contractive_grad = Kernel(
     "T g, T h, T r", "T grad_pre, T slope_sq",
     "T slope = h * ((T)1 - h); slope_sq = slope * slope;"
     "grad_pre = (T)2 * g * slope_sq * ((T)1 - (T)2 * h) * (slope_sq != (T)0 ? r : (T)0);",

@@ -8,13 +8,15 @@ reference: CuPy's reductions are single kernels already.)
 """
 from __future__ import annotations
 
+import functools
+
 import cupy
 import numpy as np
 
 from scratchgen.backend import register_kernel
 from scratchgen.ops import normalization as reference
 
-from ._elementwise import cupy_float_arrays
+from ._elementwise import cupy_float_arrays, launch_raw
 
 _SOURCE = r"""
 __device__ __forceinline__ double block_sum(double value, double* partial) {
@@ -103,7 +105,7 @@ def _function(name: str, dtype):
     global _module
     if _module is None:
         _module = cupy.RawModule(code=_SOURCE, options=("-std=c++14",), name_expressions=_NAMES)
-    return _module.get_function(f"{name}<{'float' if dtype == np.float32 else 'double'}>")
+    return functools.partial(launch_raw, _module.get_function(f"{name}<{'float' if dtype == np.float32 else 'double'}>"), name)
 
 
 def _row_blocks(rows: int) -> int:

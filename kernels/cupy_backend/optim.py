@@ -12,6 +12,7 @@ Arithmetic: the reference's, in its order, in the parameters' dtype ``T``.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 
@@ -21,7 +22,7 @@ import numpy as np
 from scratchgen import optim as reference
 from scratchgen.backend import register_kernel
 
-from ._elementwise import cupy_float_arrays
+from ._elementwise import cupy_float_arrays, launch_raw
 
 _SOURCE = r"""
 template <typename T>
@@ -81,11 +82,11 @@ _TABLES: "OrderedDict[tuple, tuple]" = OrderedDict()  # pointers -> device table
 _THREADS = 256
 
 
-def _function(kind: str, dtype) -> "cupy.RawKernel":
+def _function(kind: str, dtype):
     global _module
     if _module is None:
         _module = cupy.RawModule(code=_SOURCE, options=("-std=c++14",), name_expressions=_NAMES)
-    return _module.get_function(f"{kind}<{'float' if dtype == np.float32 else 'double'}>")
+    return functools.partial(launch_raw, _module.get_function(f"{kind}<{'float' if dtype == np.float32 else 'double'}>"), kind)
 
 
 def _tables(*lists):

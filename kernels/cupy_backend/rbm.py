@@ -10,9 +10,9 @@ import cupy
 from scratchgen.backend import register_kernel
 from scratchgen.ops import rbm as reference
 
-from ._elementwise import cupy_float_arrays
+from ._elementwise import Kernel, cupy_float_arrays
 
-_sample = cupy.ElementwiseKernel(
+_sample = Kernel(
     "T pre, T bias, U u", "T prob, T sample",
     "T s = pre + bias; T e = exp(-fabs(s)); prob = (s >= (T)0 ? (T)1 : e) / ((T)1 + e);"
     "sample = ((double)u < (double)prob) ? (T)1 : (T)0;",

@@ -1,7 +1,8 @@
 """Gaussian KL, reparameterisation and the contractive penalty as CUDA kernels.
 
 The elementwise ones are one grid-stride kernel each (a backward with several gradients
-writes them all from one read of its inputs). An exactly-zero factor times an exp that
+writes them all from one read of its inputs); the one-output ones that run on (samples, N, latent)
+arrays are map kernels (``_launch.py``: four elements per thread, loads first). An exactly-zero factor times an exp that
 overflows gives 0, not 0 * inf = NaN (``times_exp``, as the reference's), and a saturated
 unit of the contractive penalty adds 0 even where its row norm r_j overflowed. The contractive penalty keeps its two GEMMs on
 cuBLAS (CuPy's ``@``) and fuses the elementwise work between them:
@@ -20,7 +21,7 @@ from numba import cuda
 from scratchgen.backend import get_array_module, register_kernel
 from scratchgen.ops import divergences as reference
 
-from ._launch import device_float_arrays, launch, run_elementwise
+from ._launch import binary_map, device_float_arrays, launch, run_elementwise, ternary_map
 from .activations import sigmoid
 
 
@@ -31,10 +32,12 @@ def times_exp(factor, exponent):
     return factor * math.exp(exponent) if factor != 0 else factor
 
 
-@cuda.jit
-def _kl_standard_forward(mu, logvar, out):
-    for i in range(cuda.grid(1), mu.size, cuda.gridsize(1)):
-        out[i] = 0.5 * (mu[i] * mu[i] + math.expm1(logvar[i]) - logvar[i])
+@cuda.jit(device=True, inline=True)
+def kl_standard_element(mu, logvar):
+    return 0.5 * (mu * mu + math.expm1(logvar) - logvar)
+
+
+_kl_standard_forward = binary_map(kl_standard_element)
 
 
 @cuda.jit
@@ -64,17 +67,19 @@ def _kl_backward(grad, mu_q, logvar_q, mu_p, logvar_p, grad_mu_q, grad_logvar_q,
         grad_logvar_p[i] = -0.5 * g * (ratio_minus_one + diff * scaled)
 
 
-@cuda.jit
-def _reparameterize_forward(mu, logvar, eps, out):
-    for i in range(cuda.grid(1), mu.size, cuda.gridsize(1)):
-        out[i] = mu[i] + times_exp(eps[i], 0.5 * logvar[i])
+@cuda.jit(device=True, inline=True)
+def reparameterize_element(mu, logvar, eps):
+    return mu + times_exp(eps, 0.5 * logvar)
 
 
-@cuda.jit
-def _reparameterize_backward(grad, logvar, eps, out):
-    for i in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
-        g = grad[i] if eps[i] != 0 else 0.0  # 0 where eps is 0: (0.5 g e^(v/2)) eps, never inf * 0
-        out[i] = times_exp(0.5 * g, 0.5 * logvar[i]) * eps[i]
+@cuda.jit(device=True, inline=True)
+def reparameterize_backward_element(grad, logvar, eps):
+    g = grad if eps != 0 else 0.0  # 0 where eps is 0: (0.5 g e^(v/2)) eps, never inf * 0
+    return times_exp(0.5 * g, 0.5 * logvar) * eps
+
+
+_reparameterize_forward = ternary_map(reparameterize_element)
+_reparameterize_backward = ternary_map(reparameterize_backward_element)
 
 
 @register_kernel("gaussian_kl_standard_forward", backend="numba-cuda")

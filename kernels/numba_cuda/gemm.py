@@ -13,20 +13,30 @@ further from the naive loop:
 
 3. Register blocking (``matmul_tiled``, what this module implements): each of the 256 threads
    computes TM x TN = 8 x 8 outputs, kept in registers (a ``cuda.local.array`` that the
-   compiler unrolls). Per k it loads 8 A values and 8 B values from shared memory and does
-   64 multiply-adds with them: 4 FLOPs per shared-memory load instead of 1.
+   compiler unrolls into 64 registers). Per k it reads 8 A values and 8 B values from shared
+   memory and does 64 fused multiply-adds with them.
 
     block tile  BM x BN = 128 x 128,  BK = 8,  256 threads as a 16 x 16 grid (ty, tx)
-    thread (ty, tx) owns C rows  block_row + ty + 16 m  and columns  block_col + tx + 16 n,
-    m, n = 0..7 (strided rather than contiguous: neighbouring threads then read neighbouring
-    shared-memory words, which avoids bank conflicts, and write neighbouring C columns)
+    thread (ty, tx) owns the 8 rows    4 ty + i  and  64 + 4 ty + i      (i = 0..3)
+                     and the 8 columns 4 tx + j  and  64 + 4 tx + j      (j = 0..3)
 
-A is stored transposed in shared memory (As[k, m]) so that the inner loop reads a row of
-As and a row of Bs. Edges (M, N, K not multiples of the tile) load zeros and skip stores.
+Why *groups of four*: a thread's four neighbouring values sit in four consecutive, 16-byte
+aligned shared-memory words, which the compiler reads with one 128-bit load (``ld.shared.v4``):
+4 shared-memory instructions per 64 multiply-adds instead of 16. With one word per load the
+shared-memory pipe (one warp instruction per clock) would cap the kernel near half the FP32
+peak before any multiply-add ran. The second group sits 64 away so that eight threads of a
+quarter-warp read 32 consecutive words: no bank conflicts. The C stores are four consecutive
+columns per thread, so they coalesce too.
 
-What it leaves out, and cuBLAS does not: vectorised 128-bit loads, double-buffered tiles
-(loading the next tile while computing on this one), warp-level tiling and, on H100, the
-tensor cores (TF32) - which is why cuBLAS stays well ahead.
+A is stored transposed in shared memory (``a_tile[k, m]``) so that the inner loop reads a row
+of both tiles; its rows are padded by four words (BM + 4), which makes the transposing stores
+hit 32 different banks (unpadded, eight threads would share one). Edges (M, N, K not
+multiples of the tile) load zeros and skip stores.
+
+What it leaves out, and cuBLAS does not: vectorised 128-bit global loads, double-buffered tiles
+(loading the next tile while computing on this one), warp-level tiling and, on Hopper, the
+tensor cores (TF32, wgmma) - which is why cuBLAS stays ahead. ``python -m scratchgen.kernels.ptxcheck``
+compiles it without a GPU; its PTX shows the ``ld.shared.v4.f32`` loads and no local memory.
 """
 from __future__ import annotations
 
@@ -41,7 +51,12 @@ from ._launch import SIMULATED, configure, device_float_arrays
 
 BM, BN, BK = 128, 128, 8
 TM, TN = 8, 8
+GROUP = 4  # a thread's outputs come in 2 x 2 groups of 4 x 4, HALF apart
+HALF_M, HALF_N = BM // 2, BN // 2
 THREADS_X, THREADS_Y = BN // TN, BM // TM  # 16 x 16 = 256 threads per block
+PAD = 4  # words of padding per a_tile row (keeps 16-byte alignment, spreads the transposing stores)
+A_ROW = BM + PAD  # (shared-array shapes must be constants, not expressions)
+ALIGN = None if SIMULATED else 16  # bytes: tile rows start 16-byte aligned (the simulator takes no alignment)
 
 
 @cuda.jit
@@ -62,11 +77,13 @@ def _make_tiled(dtype):
         m_size, k_size = a.shape
         n_size = b.shape[1]
         t = cuda.threadIdx.x
-        tx, ty = t % THREADS_X, t // THREADS_X
+        ty = t // THREADS_X
+        tx = t & (THREADS_X - 1)  # t % THREADS_X; the mask lets the compiler prove 4 tx + i >= 0 (needed for 128-bit loads)
         block_row, block_col = cuda.blockIdx.y * BM, cuda.blockIdx.x * BN
 
-        a_tile = cuda.shared.array((BK, BM), dtype)  # transposed: a_tile[k, m] = A[block_row + m, k0 + k]
-        b_tile = cuda.shared.array((BK, BN), dtype)
+        # a_tile[k, m] = A[block_row + m, k0 + k] (transposed, padded rows); b_tile[k, n] = B[k0 + k, block_col + n]
+        a_tile = cuda.shared.array((BK, A_ROW), dtype, alignment=ALIGN)
+        b_tile = cuda.shared.array((BK, BN), dtype, alignment=ALIGN)
         acc = cuda.local.array((TM, TN), dtype)
         a_frag = cuda.local.array(TM, dtype)
         b_frag = cuda.local.array(TN, dtype)
@@ -86,20 +103,21 @@ def _make_tiled(dtype):
                 b_tile[kk, col] = b[gk, gc] if gk < k_size and gc < n_size else 0.0
             cuda.syncthreads()
             for kk in range(BK):
-                for m in range(TM):
-                    a_frag[m] = a_tile[kk, ty + THREADS_Y * m]
-                for n in range(TN):
-                    b_frag[n] = b_tile[kk, tx + THREADS_X * n]
+                for i in range(GROUP):  # two 128-bit loads from each tile
+                    a_frag[i] = a_tile[kk, GROUP * ty + i]
+                    a_frag[GROUP + i] = a_tile[kk, HALF_M + GROUP * ty + i]
+                    b_frag[i] = b_tile[kk, GROUP * tx + i]
+                    b_frag[GROUP + i] = b_tile[kk, HALF_N + GROUP * tx + i]
                 for m in range(TM):
                     for n in range(TN):
                         acc[m, n] += a_frag[m] * b_frag[n]
             cuda.syncthreads()  # the tiles are overwritten by the next k0
 
         for m in range(TM):
-            row = block_row + ty + THREADS_Y * m
+            row = block_row + (m // GROUP) * HALF_M + GROUP * ty + m % GROUP
             if row < m_size:
                 for n in range(TN):
-                    col = block_col + tx + THREADS_X * n
+                    col = block_col + (n // GROUP) * HALF_N + GROUP * tx + n % GROUP
                     if col < n_size:
                         c[row, col] = acc[m, n]
 

@@ -1,6 +1,8 @@
 """Fused sigmoid binary cross-entropy from logits on the GPU: one kernel each way.
 
     loss = max(z, 0) - z x + log1p(exp(-|z|))        dloss/dz = grad (sigmoid(z) - x)
+
+Map kernels (``_launch.py``): four elements per thread, all loads before the arithmetic.
 """
 from __future__ import annotations
 
@@ -11,21 +13,22 @@ from numba import cuda
 from scratchgen.backend import register_kernel
 from scratchgen.ops import losses as reference
 
-from ._launch import run_elementwise
+from ._launch import binary_map, run_elementwise, ternary_map
 from .activations import sigmoid
 
 
-@cuda.jit
-def _bce_forward(logits, target, out):
-    for i in range(cuda.grid(1), logits.size, cuda.gridsize(1)):
-        z = logits[i]
-        out[i] = max(z, 0.0) - z * target[i] + math.log1p(math.exp(-abs(z)))
+@cuda.jit(device=True, inline=True)
+def bce_element(z, x):
+    return max(z, 0.0) - z * x + math.log1p(math.exp(-abs(z)))
 
 
-@cuda.jit
-def _bce_backward(grad, logits, target, out):
-    for i in range(cuda.grid(1), grad.size, cuda.gridsize(1)):
-        out[i] = grad[i] * (sigmoid(logits[i]) - target[i])
+@cuda.jit(device=True, inline=True)
+def bce_backward_element(g, z, x):
+    return g * (sigmoid(z) - x)
+
+
+_bce_forward = binary_map(bce_element)  # (logits, target, out)
+_bce_backward = ternary_map(bce_backward_element)  # (grad, logits, target, out)
 
 
 @register_kernel("sigmoid_bce_with_logits_forward", backend="numba-cuda")

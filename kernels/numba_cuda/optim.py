@@ -10,7 +10,9 @@ all of them. Thread i finds its array by subtracting sizes:
 (a linear scan over a few dozen sizes: cheap next to the memory traffic). Numba compiles one
 version per tuple length, i.e. once per model.
 
-Each element's update is the reference's arithmetic in the reference's order (see
+The parameter lists become tuples of Numba views (``_launch.as_numba``, cached: the same
+parameters every step) and the sizes a device array cached by shape, so a step makes no
+host-to-device copy. Each element's update is the reference's arithmetic in the reference's order (see
 scratchgen/optim.py): m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
 p -= step_size m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 """
@@ -42,13 +44,15 @@ def _adam(params, grads, exp_avgs, exp_avg_sqs, sizes, total, step_size, root_bi
     for flat in range(cuda.grid(1), total, cuda.gridsize(1)):
         k, i = _locate(sizes, flat)
         p, m, v = params[k], exp_avgs[k], exp_avg_sqs[k]
-        g = grads[k][i]
+        # Four loads first, arithmetic in registers, three stores: each array touched once.
+        g, p_i, m_i, v_i = grads[k][i], p[i], m[i], v[i]
         if weight_decay != 0:
-            g = g + weight_decay * p[i]
-        m[i] = m[i] * beta1 + (1.0 - beta1) * g
-        v[i] = v[i] * beta2 + (1.0 - beta2) * (g * g)
-        denom = math.sqrt(v[i]) / root_bias2 + eps
-        p[i] -= (m[i] / denom) * step_size
+            g = g + weight_decay * p_i
+        m_i = m_i * beta1 + (1.0 - beta1) * g
+        v_i = v_i * beta2 + (1.0 - beta2) * (g * g)
+        denom = math.sqrt(v_i) / root_bias2 + eps
+        m[i], v[i] = m_i, v_i
+        p[i] = p_i - (m_i / denom) * step_size
 
 
 @cuda.jit
@@ -80,9 +84,17 @@ def _flat_tuple(arrays):
     return tuple(as_numba(a.reshape(-1)) for a in arrays)
 
 
+_SIZES = {}  # (array module, sizes) -> the sizes as a device array: no host-to-device copy per step
+
+
 def _sizes(params):
     xp = get_array_module(params[0])
-    return xp.asarray(np.array([p.size for p in params], dtype=np.int64))
+    key = (xp.__name__, tuple(p.size for p in params))
+    if key not in _SIZES:
+        if len(_SIZES) > 64:
+            _SIZES.clear()
+        _SIZES[key] = xp.asarray(np.array(key[1], dtype=np.int64))
+    return _SIZES[key]
 
 
 @register_kernel("adam_update", backend="numba-cuda")

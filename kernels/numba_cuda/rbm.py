@@ -13,23 +13,56 @@ CuPy arrays (cuBLAS) unchanged.
 from __future__ import annotations
 
 import functools
+import math
 
 from numba import cuda
 
 from scratchgen.backend import get_array_module, register_kernel
 from scratchgen.ops import rbm as reference
 
-from ._launch import SIMULATED, THREADS, configure, device_float_arrays, grid, launch
+from ._launch import SIMULATED, THREADS, configure, device_float_arrays, grid
 from .activations import sigmoid
+
+ROWS = 4  # rows per thread per trip of the sampling kernel
+MAX_ROW_BLOCKS = 1 if SIMULATED else 65_535
+
+
+@cuda.jit(device=True, inline=True)
+def _draw(pre, u, b):
+    """(p, sample) = (sigmoid(pre + b), 1 if u < p else 0) for one unit, its values already loaded."""
+    p = sigmoid(pre + b)
+    return p, 1.0 if u < p else 0.0
 
 
 @cuda.jit
 def _bias_sigmoid_sample(pre, bias, uniforms, sample):
+    """A 2-D grid: x gives each thread one column k (neighbours read neighbouring addresses), blocks
+    stride over the rows in y, ROWS rows per trip with all loads first (the map kernels' idea,
+    ``_launch.py``). No division per element: a flat index would need n = i // width, k = i % width,
+    64-bit divisions that would cost more than the memory traffic at H200 bandwidth."""
     rows, width = pre.shape
-    for i in range(cuda.grid(1), rows * width, cuda.gridsize(1)):
-        n, k = i // width, i % width
-        pre[n, k] = sigmoid(pre[n, k] + bias[k])
-        sample[n, k] = 1.0 if uniforms[n, k] < pre[n, k] else 0.0
+    k = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if k >= width:
+        return
+    b = bias[k]
+    for n0 in range(cuda.blockIdx.y * ROWS, rows, cuda.gridDim.y * ROWS):
+        n1, n2, n3 = min(n0 + 1, rows - 1), min(n0 + 2, rows - 1), min(n0 + 3, rows - 1)  # clamped: loaded, not stored
+        a0, a1, a2, a3 = pre[n0, k], pre[n1, k], pre[n2, k], pre[n3, k]
+        u0, u1, u2, u3 = uniforms[n0, k], uniforms[n1, k], uniforms[n2, k], uniforms[n3, k]
+        pre[n0, k], sample[n0, k] = _draw(a0, u0, b)
+        if n0 + 1 < rows:
+            pre[n1, k], sample[n1, k] = _draw(a1, u1, b)
+        if n0 + 2 < rows:
+            pre[n2, k], sample[n2, k] = _draw(a2, u2, b)
+        if n0 + 3 < rows:
+            pre[n3, k], sample[n3, k] = _draw(a3, u3, b)
+
+
+def _sample_grid(rows: int, width: int):
+    """((blocks over columns, blocks over row groups), threads) for ``_bias_sigmoid_sample``."""
+    column_blocks = math.ceil(width / THREADS)
+    row_blocks = max(1, min(MAX_ROW_BLOCKS, math.ceil(rows / ROWS)))
+    return (column_blocks, row_blocks), THREADS
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,7 +88,7 @@ def _sample_layer(inputs, weight_view, bias, uniforms=None, states=None):
     sample = xp.empty_like(prob)
     if prob.size:
         if states is None:
-            launch(_bias_sigmoid_sample, prob.size)(prob, bias, xp.ascontiguousarray(uniforms), sample)
+            configure(_bias_sigmoid_sample, *_sample_grid(*prob.shape))(prob, bias, xp.ascontiguousarray(uniforms), sample)
         else:
             # One state per launched thread: launch no more threads than there are states (the
             # grid-stride loop covers the rest).
