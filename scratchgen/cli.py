@@ -28,7 +28,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from . import backend
+from . import backend, device
 
 # What counts as the user's fault (exit 2): a value, a file, a name, a missing package or GPU.
 BAD_INPUT = (ValueError, KeyError, TypeError, LookupError, FileNotFoundError, NotADirectoryError,
@@ -281,6 +281,9 @@ def _train(args) -> int:
     data = _load_data(settings["dataset"], args.data_root, settings["seed"], args.download, args.train_size)
     data_info = DataInfo(tuple(data.image_shape), int(data.num_classes))
     model = build_model(args.model, config, data_info, np.random.default_rng(settings["seed"]))
+    target = device.backend_device(backend.get_backend())
+    if target.kind == "cuda":  # a GPU backend runs on the model's device: move it there, never run on the host quietly
+        model.to(str(target))
     options = TrainOptions(epochs=settings["epochs"], batch_size=settings["batch_size"], seed=settings["seed"],
                            binarize=settings["binarize"], out_dir=out_dir, progress=not args.no_progress,
                            pictures=not args.no_pictures, max_batches_per_epoch=args.max_batches)
