@@ -5,5 +5,6 @@ In reading order:
                ELBO = E_q[log p(x | z)] - KL(q || p); beta-VAE (beta * KL) and the conv VAE
     cvae.py    the conditional VAE: p(x | y, z), q(z | x, y)
     m2.py      the semi-supervised M2 (Kingma et al. 2014): y is a latent variable when unlabelled
+    hvae.py    two stochastic layers x -> z1 -> z2 with a top-down p(z1 | z2) (Burda et al. 2015)
 """
-from . import vae, cvae, m2  # noqa: F401  (register the models)
+from . import vae, cvae, m2, hvae  # noqa: F401  (register the models)
