@@ -6,5 +6,6 @@ In reading order:
     cvae.py    the conditional VAE: p(x | y, z), q(z | x, y)
     m2.py      the semi-supervised M2 (Kingma et al. 2014): y is a latent variable when unlabelled
     hvae.py    two stochastic layers x -> z1 -> z2 with a top-down p(z1 | z2) (Burda et al. 2015)
+    fcvae.py   the feature-consistent VAE: pixel loss + distances in a frozen classifier's features
 """
-from . import vae, cvae, m2, hvae  # noqa: F401  (register the models)
+from . import vae, cvae, m2, hvae, fcvae  # noqa: F401  (register the models)
