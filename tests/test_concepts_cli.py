@@ -13,7 +13,8 @@ from scratchgen.cli import main
 from scratchgen.models import MODEL_REGISTRY
 
 TINY = {
-    "hvae": ["--hidden", "12", "--hidden2", "6", "--latent", "4", "--latent2", "2", "--hidden-layers", "1"],
+    "hvae": ["--hidden", "12", "--hidden2", "6", "--latent", "4", "--latent2", "2", "--hidden-layers", "1",
+             "--kl-warmup", "7"],  # 5 steps per epoch: the warm-up's ramp crosses the resume
     "fcvae": ["--hidden", "12", "--latent", "3", "--classifier-epochs", "1", "--classifier-width", "2",
               "--classifier-features", "8"],
     "gmm": ["--components", "3"],

@@ -9,6 +9,7 @@ from scratchgen import gradcheck, no_grad
 from scratchgen.evaluation.likelihood import evaluate_elbo, iwae_bound, likelihood_report
 from scratchgen.gradcheck import registered_cases
 from scratchgen.models.vae.hvae import HierarchicalVAE
+from scratchgen.models.vae.vae import VAE
 
 
 def _model(seed=0, **kwargs):
@@ -132,3 +133,20 @@ def test_bad_sizes_are_named():
         _model(latent2=0)
     with pytest.raises(ValueError, match=r"eps has shape \(2, 3\), expected \(2, 5\)"):
         _model().loss(np.zeros((2, 6)), np.zeros((2, 3)))
+
+
+def test_kl_warmup_ramps_the_kl_weight_with_the_optimiser_steps_and_evaluation_ignores_it():
+    rng = np.random.default_rng(11)
+    x = (rng.uniform(0, 1, (32, 1, 2, 3)) > 0.5).astype(np.float64)
+    for model in (_model(kl_warmup=4, beta=2.0), VAE((1, 2, 3), hidden=5, latent=2, kl_warmup=4, beta=2.0, rng=0,
+                                                     dtype=np.float64)):
+        weights = [model.train_step(x[:8], None, rng)["kl_weight"] for _ in range(6)]
+        np.testing.assert_allclose(weights, [0.5, 1.0, 1.5, 2.0, 2.0, 2.0])  # beta min(1, t / 4), t = 1, 2, ...
+        eps = rng.standard_normal((8, model.latent_dim))
+        with no_grad():
+            total, parts = model.loss(x[:8], eps, kl_weight=0.25)
+            assert float(total.data) == pytest.approx(float(parts["reconstruction"].data) + 0.25 * float(parts["kl"].data))
+            assert float(model.loss(x[:8], eps)[0].data) == pytest.approx(
+                float(parts["reconstruction"].data) + 2.0 * float(parts["kl"].data))
+    with pytest.raises(ValueError, match="kl_warmup must be >= 0 steps"):
+        _model(kl_warmup=-1)

@@ -35,7 +35,7 @@ FCVAE somewhat: state the classifier beside the number.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -127,10 +127,11 @@ class FeatureConsistentVAE(VAE):
         return total
 
     # ---- the loss ------------------------------------------------------------------------------------
-    def loss(self, x, eps, y=None) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def loss(self, x, eps, y=None, kl_weight: Optional[float] = None) -> Tuple[Tensor, Dict[str, Tensor]]:
         """-log p(x|z) + feature_weight * feature distance + beta * KL for x (N, D) and noise eps (N, latent).
 
         Parts: "reconstruction" (the pixel term), "features" (unweighted), "kl": batch means.
+        ``kl_weight``: instead of beta (the KL warm-up's weight, from ``train_step``).
         """
         x = self._flat_tensor(x)
         eps = self._check_eps(eps, (x.shape[0], self.latent_dim))
@@ -140,7 +141,8 @@ class FeatureConsistentVAE(VAE):
         kl = ops.gaussian_kl_standard(mu, logvar, reduction="batch_sum")
         mean_images = ops.sigmoid(out) if self.decoder_kind == "bernoulli" else out
         features = self.feature_loss(mean_images, x.data)
-        total = reconstruction + self.feature_weight * features + (self.beta * kl if self.beta != 1.0 else kl)
+        weight = self.beta if kl_weight is None else kl_weight
+        total = reconstruction + self.feature_weight * features + (weight * kl if weight != 1.0 else kl)
         return total, {"reconstruction": reconstruction, "features": features, "kl": kl}
 
     def train_step(self, x, y, rng: np.random.Generator) -> Dict[str, float]:

@@ -33,7 +33,10 @@ for S importance samples.
 
 Everything that does not depend on the second layer - the first encoder, the decoder p(x | z1),
 reconstructions at the posterior mean of z1, the training step and the pictures - is the VAE's.
-Architecture as in Burda et al. (2015): 784-(200-200)-100-(100-100)-50, tanh (the defaults).
+Sizes as in Burda et al. (2015): 784-(200-200)-100-(100-100)-50 (the defaults), but ReLU instead
+of their tanh, and a KL warm-up over the first 1000 steps (``kl_warmup``, see vae.py): in short
+runs a two-layer model otherwise lets both layers collapse onto their priors early (README,
+"Experiments from the lectures", has the runs that chose these defaults).
 """
 from __future__ import annotations
 
@@ -67,7 +70,7 @@ class HierarchicalVAE(VAE):
     """
 
     def __init__(self, image_shape, hidden: int = 200, latent: int = 100, hidden2: int = 100, latent2: int = 50,
-                 hidden_layers: int = 2, activation: str = "tanh", **kwargs):
+                 hidden_layers: int = 2, activation: str = "relu", **kwargs):
         for name, value in (("hidden2", hidden2), ("latent2", latent2)):
             if int(value) < 1:
                 raise ValueError(f"HierarchicalVAE: {name} must be >= 1, got {value}")
@@ -120,12 +123,14 @@ class HierarchicalVAE(VAE):
         return {"reconstruction": self.reconstruction_nll(self.decode(z1), x.data, reduction=reduction), "kl_z1": kl1,
                 "kl_z2": ops.gaussian_kl_standard(mu2, logvar2, reduction=reduction)}
 
-    def loss(self, x, eps, y=None) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def loss(self, x, eps, y=None, kl_weight: Optional[float] = None) -> Tuple[Tensor, Dict[str, Tensor]]:
         """beta-weighted negative ELBO: -log p(x | z1) + beta (KL_1 + KL_2), batch means. Parts: the three
-        terms and "kl" = KL_1 + KL_2 (what the VAE's evaluation and curves read)."""
+        terms and "kl" = KL_1 + KL_2 (what the VAE's evaluation and curves read). ``kl_weight``: instead
+        of beta (the KL warm-up's weight, from ``train_step``)."""
         parts = self.terms(x, eps)
         parts["kl"] = parts["kl_z1"] + parts["kl_z2"]
-        total = parts["reconstruction"] + (self.beta * parts["kl"] if self.beta != 1.0 else parts["kl"])
+        weight = self.beta if kl_weight is None else kl_weight
+        total = parts["reconstruction"] + (weight * parts["kl"] if weight != 1.0 else parts["kl"])
         return total, parts
 
     # ---- evaluation quantities (arrays, no graph) ---------------------------------------------------
@@ -232,14 +237,15 @@ def _gaussian_nll(x, mean, logvar):
 # ---- CLI registration ----------------------------------------------------------------------------
 @register_model("hvae", family="vae",
                 defaults={"hidden": 200, "latent": 100, "hidden2": 100, "latent2": 50, "hidden_layers": 2,
-                          "activation": "tanh", "decoder": "bernoulli", "beta": 1.0, "lr": 1e-3, "epochs": 30,
+                          "activation": "relu", "decoder": "bernoulli", "beta": 1.0, "kl_warmup": 1000, "lr": 1e-3, "epochs": 30,
                           "batch_size": 100},
                 description="two-stochastic-layer VAE (x -> z1 -> z2, top-down p(z1|z2)); Burda et al.'s 2-layer model")
 def build_hvae(config: Dict, data_info: DataInfo, rng) -> HierarchicalVAE:
     return HierarchicalVAE(data_info.image_shape, hidden=int(config["hidden"]), latent=int(config["latent"]),
                            hidden2=int(config["hidden2"]), latent2=int(config["latent2"]),
                            hidden_layers=int(config["hidden_layers"]), activation=config["activation"],
-                           decoder=config["decoder"], beta=float(config["beta"]), lr=float(config["lr"]), rng=rng)
+                           decoder=config["decoder"], beta=float(config["beta"]), kl_warmup=int(config["kl_warmup"]),
+                           lr=float(config["lr"]), rng=rng)
 
 
 # ---- gradcheck case: the negative ELBO with both layers' noise held fixed ---------------------------
