@@ -71,3 +71,24 @@ def test_logistic_regression_separates_separable_data():
     x[:, 0] = y  # feature 0 is the label
     assert gvd.logistic_regression_error(x, y, x, y, 2, steps=200) == 0.0
     assert gvd.naive_bayes_error(x, y, x, y, 2) == 0.0
+
+
+def test_the_hvae_and_fcvae_benchmarks_run_on_tiny_checkpoints(tmp_path, capsys):
+    from benchmarks import exp_fcvae, exp_hvae
+    from scratchgen.cli import main
+
+    common = ["--dataset", "digits", "--epochs", "1", "--max-batches", "3", "--no-progress", "--no-pictures"]
+    runs = {"vae": ["--hidden", "16", "--latent", "3"],
+            "hvae": ["--hidden", "16", "--hidden2", "8", "--latent", "4", "--latent2", "2", "--hidden-layers", "1"],
+            "fcvae": ["--hidden", "16", "--latent", "3", "--classifier-epochs", "1", "--classifier-width", "2"]}
+    for name, options in runs.items():
+        assert main(["train", name, *common, *options, "--out", str(tmp_path / name)]) == 0
+    exp_hvae.main([str(tmp_path / "vae" / "checkpoint.npz"), str(tmp_path / "hvae" / "checkpoint.npz"), "--k", "20",
+                   "--images", "10", "--elbo-samples", "2", "--out", str(tmp_path / "hv")])
+    table = (tmp_path / "hv" / "hvae_vs_vae.md").read_text()
+    assert "| hvae |" in table and "-L_20 (first 10)" in table
+    exp_fcvae.main([str(tmp_path / "vae" / "checkpoint.npz"), str(tmp_path / "fcvae" / "checkpoint.npz"), "--samples", "50",
+                    "--classifier", str(tmp_path / "lenet.npz"), "--out", str(tmp_path / "fc")])
+    assert (tmp_path / "fc" / "fcvae_reconstructions.png").exists() and (tmp_path / "fc" / "fcvae_samples.png").exists()
+    assert "| fcvae |" in (tmp_path / "fc" / "fcvae_vs_vae.md").read_text()
+    capsys.readouterr()
