@@ -16,8 +16,9 @@ then measure both::
 Measured on each model's own test split, binarised with one fixed stochastic draw (as
 ``scratchgen eval`` does): -ELBO (mean over all test images of ``--elbo-samples`` one-sample
 estimates each), the IWAE bound -L_k for k = 1, 50 and ``--k`` on the first ``--images`` test
-images (the same images and draws for both models), and the active units. Writes
-``hvae_vs_vae.md`` and ``hvae_vs_vae.json``.
+images (the same images and draws for both models; with two checkpoints, also the paired
+difference and its standard error), and the active units. Writes ``hvae_vs_vae.md`` and
+``hvae_vs_vae.json`` (with every image's bound).
 """
 from __future__ import annotations
 
@@ -46,12 +47,13 @@ def measure(path: str, k: int, images: int, elbo_samples: int, data_root=None) -
         bound = iwae_bound(model, x[:images], kk, np.random.default_rng([2, kk]), batch_size=50)
         row[f"neg_iwae_k{kk}"] = float(-bound.mean())
         row[f"neg_iwae_k{kk}_se"] = float(bound.std(ddof=1) / np.sqrt(len(bound)))
+        row[f"per_image_neg_iwae_k{kk}"] = (-bound).tolist()
     row["iwae_images"] = int(min(images, len(x)))
     units = model.active_units(x)
     row["active_units"] = units["active"]
     row.update({key: units[key] for key in ("active_z1", "active_z2") if key in units})
     row["seconds"] = time.perf_counter() - start
-    print(json.dumps(row), flush=True)
+    print(json.dumps({k: v for k, v in row.items() if not k.startswith("per_image")}), flush=True)
     return row
 
 
@@ -72,6 +74,12 @@ def main(argv=None):
         lines.append(f"| {row['model']} | {row['parameters']:,} | {row['epochs']} | {row['neg_elbo']:.2f} | "
                      f"{row['neg_iwae_k1']:.2f} | {row['neg_iwae_k50']:.2f} | {row[f'neg_iwae_k{args.k}']:.2f} ± "
                      f"{row[f'neg_iwae_k{args.k}_se']:.2f} | {units} |")
+    if len(rows) == 2:  # the same images and the same noise for both: their paired difference is the sharp comparison
+        key = f"per_image_neg_iwae_k{args.k}"
+        difference = np.asarray(rows[1][key]) - np.asarray(rows[0][key])
+        lines.append(f"\npaired difference of -L_{args.k}, {rows[1]['model']} minus {rows[0]['model']}, over the same "
+                     f"{len(difference)} images: {difference.mean():+.2f} ± {difference.std(ddof=1) / np.sqrt(len(difference)):.2f} "
+                     f"nats (mean ± standard error)")
     table = "\n".join(lines)
     print(table)
     os.makedirs(args.out, exist_ok=True)

@@ -17,6 +17,7 @@ the training loss weighs the KL term by beta * min(1, t / T) at the t-th step (t
 so that the decoder learns to use z before the KL term can pull every q(z|x) onto the prior
 (the "collapse" a VAE with many or deep latents falls into early). t is the optimiser's step
 count, which checkpoints keep, so a resumed run continues the same ramp. Evaluation always uses beta.
+(T = 1 weighs the very first step fully: no warm-up, like T = 0.)
 -log p(x|z) is the binary cross-entropy from logits (Bernoulli decoder; on grey levels this is a
 cross-entropy, not a normalised likelihood) or the Gaussian negative log-likelihood with one
 learned log-variance v shared by all pixels (a per-pixel variance would collapse to 0 on the
