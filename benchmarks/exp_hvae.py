@@ -16,7 +16,7 @@ then measure both::
 Measured on each model's own test split, binarised with one fixed stochastic draw (as
 ``scratchgen eval`` does): -ELBO (mean over all test images of ``--elbo-samples`` one-sample
 estimates each), the IWAE bound -L_k for k = 1, 50 and ``--k`` on the first ``--images`` test
-images (the same images and draws for both models; with two checkpoints, also the paired
+images (the same images and seeded noise generators for both models; with two checkpoints, also the paired
 difference and its standard error), and the active units. Writes ``hvae_vs_vae.md`` and
 ``hvae_vs_vae.json`` (with every image's bound).
 """
