@@ -164,7 +164,7 @@ class Trainer:
         options = self.options
         with _output_lock(options.out_dir), _deferred_interrupts() as interrupt:
             if not self.resumed and self.step == 0:
-                self.model.prepare(self._prepare_data())
+                self.model.prepare(self._prepare_data(), self.data.train.y)
             try:
                 while self.epoch < options.epochs:
                     self._run_epoch(interrupt)

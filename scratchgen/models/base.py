@@ -11,7 +11,7 @@ a builder under its CLI name::
 The one training loop (``scratchgen/training.py``) then does, for every model alike, whether it
 was started by ``scratchgen train vae`` or by ``model.fit(x)``::
 
-    model.prepare(x_train)                         # data-dependent initialisation (RBM biases, ...)
+    model.prepare(x_train, y_train)                # data-dependent initialisation (RBM biases, a frozen classifier, ...)
     for epoch ...:
         for x, y in batches:                       # x: (N, C, H, W) float32 in [0, 1], y: (N,) int64
             losses = model.train_step(x, y, rng)   # forward, backward, optimiser step(s); floats out
@@ -74,11 +74,12 @@ class Model(Module):
         self.config: Dict = {}
         self.optimizers: Dict = {}
 
-    def prepare(self, x: np.ndarray) -> None:
+    def prepare(self, x: np.ndarray, y: Optional[np.ndarray] = None) -> None:
         """Initialise from the training data before the first step (not on resume). Default: nothing.
 
         x: (N, C, H, W) in [0, 1], as the model will see it on average (probabilities when the
-        loop binarises each batch afresh).
+        loop binarises each batch afresh); y: (N,) its labels (zeros when ``fit`` got none). What
+        ``prepare`` sets must be saved in the state dict: a resumed run does not call it again.
         """
 
     def train_step(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Dict[str, float]:

@@ -21,6 +21,9 @@ arrays), the NumPy reference kernels they call, and the gradcheck cases that pro
     loss_helpers.py   the convention every loss follows (prediction first, then target; default
                       reduction "batch_sum"; a table of all of them), reduce_loss, REDUCTIONS
     rbm.py            bernoulli_free_energy, and the RBM Gibbs kernels (rbm_sample_hidden, ...)
+    gradient_estimators.py  score_function_surrogate (REINFORCE in a graph), and on arrays:
+                      gaussian_score score_function_estimates reparameterization_estimates
+                      leave_one_out_baseline
     creation.py       zeros ones zeros_like ones_like randn (new leaf tensors; no backward)
 
 ``from scratchgen.ops import *`` (and ``from scratchgen import *``) leaves out the five ops named
@@ -37,6 +40,7 @@ from .conv import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .divergences import *  # noqa: F401,F403
 from .embedding import *  # noqa: F401,F403
+from .gradient_estimators import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .loss_helpers import REDUCTIONS, reduce_loss  # noqa: F401
 from .losses import *  # noqa: F401,F403
@@ -49,7 +53,7 @@ from .shape import *  # noqa: F401,F403
 SHADOWS_BUILTINS = ("abs", "max", "min", "pow", "sum")
 
 _FAMILIES = ("arithmetic", "reduce", "shape", "linalg", "activations", "conv", "normalization", "attention", "embedding",
-             "losses", "divergences", "creation")
+             "losses", "divergences", "creation", "gradient_estimators")
 __all__ = [
     name
     for family in _FAMILIES

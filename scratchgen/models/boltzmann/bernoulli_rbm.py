@@ -64,7 +64,7 @@ class BernoulliRBM(RBMBase):
             raise ValueError(f"BernoulliRBM: visible_bias_init must be 'data' or 'zero', got {visible_bias_init!r}")
         self.visible_bias_init = visible_bias_init
 
-    def prepare(self, x) -> None:
+    def prepare(self, x, y=None) -> None:
         """Start the visible biases at the data's log-odds (unless ``visible_bias_init="zero"``)."""
         if self.visible_bias_init == "data":
             self.initialize_visible_bias(x)

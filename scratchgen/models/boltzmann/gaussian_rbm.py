@@ -168,7 +168,7 @@ class GaussianBernoulliRBM(RBMBase):
         return gaussian_rbm_log_partition(self.weight.data, self.visible_bias.data, self.hidden_bias.data,
                                           self.sigma, block_size)
 
-    def prepare(self, x) -> None:
+    def prepare(self, x, y=None) -> None:
         """Measure the training data's per-pixel mean and std (standardised models), before the first update."""
         if self.standardize:
             self.set_standardization(x)

@@ -257,7 +257,7 @@ class RBMBase(GenerativeModel):
         self._remember_training_rows(v)
         return metrics
 
-    def prepare(self, x) -> None:
+    def prepare(self, x, y=None) -> None:
         """Before the first update: the data-dependent initialisation of the visible units (see subclasses)."""
 
     def _remember_training_rows(self, v) -> None:

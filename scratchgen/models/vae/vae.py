@@ -12,6 +12,12 @@ The evidence lower bound and the loss (both per example, averaged over the batch
     loss    = -log p(x|z) + beta * KL,    KL = 0.5 sum_j (mu_j^2 + exp(logvar_j) - logvar_j - 1)
 
 beta = 1 is the VAE; beta > 1 (beta-VAE) trades reconstruction for a more factorised code.
+KL warm-up (Bowman et al. 2016; Sonderby et al. 2016), off by default: with ``kl_warmup = T``
+the training loss weighs the KL term by beta * min(1, t / T) at the t-th step (t = 1, 2, ...),
+so that the decoder learns to use z before the KL term can pull every q(z|x) onto the prior
+(the "collapse" a VAE with many or deep latents falls into early). t is the optimiser's step
+count, which checkpoints keep, so a resumed run continues the same ramp. Evaluation always uses beta.
+(T = 1 weighs the very first step fully: no warm-up, like T = 0.)
 -log p(x|z) is the binary cross-entropy from logits (Bernoulli decoder; on grey levels this is a
 cross-entropy, not a normalised likelihood) or the Gaussian negative log-likelihood with one
 learned log-variance v shared by all pixels (a per-pixel variance would collapse to 0 on the
@@ -51,14 +57,15 @@ class VAE(ImageModel):
     Weights start U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (``fan_in_uniform``), biases at 0.
 
     decoder: "bernoulli" (sigmoid logits, BCE) or "gaussian" (means + one learned log-variance);
-    beta: weight of the KL term; activation: hidden nonlinearity; lr: Adam learning rate.
+    beta: weight of the KL term; kl_warmup: steps of the KL warm-up (0: none); activation: hidden
+    nonlinearity; lr: Adam learning rate.
     """
 
     condition_size = 0  # extra one-hot inputs of encoder and decoder (the CVAE sets it)
 
     def __init__(self, image_shape, hidden: int = 400, latent: int = 20, hidden_layers: int = 1,
                  activation: str = "relu", decoder: str = "bernoulli", beta: float = 1.0, lr: float = 1e-3,
-                 rng=None, dtype=np.float32, network_options: Optional[Dict] = None):
+                 rng=None, dtype=np.float32, network_options: Optional[Dict] = None, kl_warmup: int = 0):
         super().__init__(image_shape, dtype)
         if decoder not in DECODERS:
             raise ValueError(f"{type(self).__name__}: decoder must be one of {DECODERS}, got {decoder!r}")
@@ -67,6 +74,9 @@ class VAE(ImageModel):
                 raise ValueError(f"{type(self).__name__}: {name} must be >= 1, got {value}")
         if beta < 0:
             raise ValueError(f"{type(self).__name__}: beta must be >= 0, got {beta}")
+        if int(kl_warmup) < 0:
+            raise ValueError(f"{type(self).__name__}: kl_warmup must be >= 0 steps, got {kl_warmup}")
+        self.kl_warmup = int(kl_warmup)
         rng = np.random.default_rng(rng)
         self.hidden, self.latent_dim, self.hidden_layers = int(hidden), int(latent), int(hidden_layers)
         self.activation_name, self.decoder_kind, self.beta = activation, decoder, float(beta)
@@ -119,10 +129,18 @@ class VAE(ImageModel):
         return self._xp().clip(out, 0, 1)
 
     # ---- the loss ------------------------------------------------------------------------------------
-    def loss(self, x, eps, y=None) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def kl_weight(self) -> float:
+        """The KL term's weight for the next training step: beta, ramped up over ``kl_warmup`` steps."""
+        if self.kl_warmup == 0:
+            return self.beta
+        step = max(self.optimizers["model"].steps, default=0) + 1
+        return self.beta * min(1.0, step / self.kl_warmup)
+
+    def loss(self, x, eps, y=None, kl_weight: Optional[float] = None) -> Tuple[Tensor, Dict[str, Tensor]]:
         """beta-weighted negative ELBO for x (N, D) and explicit noise eps (N, latent).
 
         Returns (loss, {"reconstruction": -log p(x|z), "kl": KL(q || p)}), batch means of per-example sums.
+        ``kl_weight``: the KL term's weight (default beta; ``train_step`` passes the warm-up's).
         """
         x = self._flat_tensor(x)
         eps = self._check_eps(eps, (x.shape[0], self.latent_dim))
@@ -130,7 +148,8 @@ class VAE(ImageModel):
         z = ops.reparameterize(mu, logvar, eps)
         reconstruction = self.reconstruction_nll(self.decode(z, y), x.data)
         kl = ops.gaussian_kl_standard(mu, logvar, reduction="batch_sum")
-        total = reconstruction + self.beta * kl if self.beta != 1.0 else reconstruction + kl
+        weight = self.beta if kl_weight is None else kl_weight
+        total = reconstruction + weight * kl if weight != 1.0 else reconstruction + kl
         return total, {"reconstruction": reconstruction, "kl": kl}
 
     def _check_eps(self, eps, shape):
@@ -201,7 +220,10 @@ class VAE(ImageModel):
     def train_step(self, x, y, rng: np.random.Generator) -> Dict[str, float]:
         batch = self.training_batch(x, rng)
         eps = self.standard_normal(rng, (len(batch), self.latent_dim))
-        loss, parts = self.loss(batch, eps, self.condition_labels(y))
+        weight = self.kl_weight()
+        loss, parts = self.loss(batch, eps, self.condition_labels(y), kl_weight=weight)
+        if self.kl_warmup:
+            parts["kl_weight"] = weight
         return self.optimize(loss, parts)
 
     def evaluate(self, x, y, rng: np.random.Generator, batch_size: int = 1000) -> Dict[str, float]:
@@ -313,12 +335,13 @@ class ConvVAE(VAE):
 
 # ---- CLI registration ----------------------------------------------------------------------------
 _VAE_DEFAULTS = {"hidden": 400, "latent": 20, "hidden_layers": 1, "activation": "relu", "decoder": "bernoulli",
-                 "beta": 1.0, "lr": 1e-3, "epochs": 30, "batch_size": 128}
+                 "beta": 1.0, "kl_warmup": 0, "lr": 1e-3, "epochs": 30, "batch_size": 128}
 
 
 def _vae_kwargs(config: Dict) -> Dict:
     return {"hidden": int(config["hidden"]), "latent": int(config["latent"]), "activation": config["activation"],
-            "decoder": config["decoder"], "beta": float(config["beta"]), "lr": float(config["lr"])}
+            "decoder": config["decoder"], "beta": float(config["beta"]), "lr": float(config["lr"]),
+            "kl_warmup": int(config.get("kl_warmup", 0))}
 
 
 @register_model("vae", family="vae", defaults=_VAE_DEFAULTS,
