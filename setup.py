@@ -34,5 +34,5 @@ setup(
     package_dir={"scratchgen.kernels": "kernels"},
     install_requires=["numpy>=2.0,<2.6"],
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["scratchgen=scratchgen.cli:main"]},
+    entry_points={"console_scripts": ["scratchgen=scratchgen.cli:run"]},
 )

@@ -1,6 +1,4 @@
 """``python -m scratchgen ...`` is the ``scratchgen`` command."""
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
 import time
 from typing import Dict, List, Optional
@@ -419,12 +420,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `scratchgen info | head`: the reader has gone; say nothing more, like a shell tool
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer the pipe closed on
     except Exception as error:  # one line for a person; SCRATCHGEN_DEBUG=1 for the traceback
         if os.environ.get("SCRATCHGEN_DEBUG"):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"scratchgen {command}: {message}  (set SCRATCHGEN_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2 if isinstance(error, BAD_INPUT) or _is_bad_input(error) else 1
+
+
+def run() -> None:
+    """The ``scratchgen`` program: ``main()``, then exit with its status.
+
+    Once ``main`` has returned the work is done and written; a Ctrl-C that lands while the
+    interpreter shuts down (joining threads, flushing files) would only print a traceback over a
+    finished run, so it is ignored from here on.
+    """
+    status = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
 
 
 def _is_bad_input(error: Exception) -> bool:
@@ -436,4 +452,4 @@ def _is_bad_input(error: Exception) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

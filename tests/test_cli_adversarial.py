@@ -217,3 +217,14 @@ def test_in_a_real_process_a_bad_option_is_one_line_and_status_2():
     result = subprocess.run([sys.executable, "-m", "scratchgen", "train", "ae", "--tied", "maybe"], capture_output=True,
                             text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--tied" in result.stderr, result.stderr
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback():
+    """`scratchgen info | head -1`: the writer stops quietly with the shell's status for SIGPIPE (141)."""
+    process = subprocess.Popen([sys.executable, "-m", "scratchgen", "info"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    process.stdout.readline()
+    process.stdout.close()  # the reader has gone after one line
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=120)
+    assert process.returncode in (0, 141) and stderr == "", (process.returncode, stderr)
