@@ -327,15 +327,12 @@ def test_digits_dataset():
 
 
 def test_digits_without_sklearn_says_how_to_install(monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def no_sklearn(name, *args, **kwargs):
-        if name.startswith("sklearn"):
-            raise ImportError("no sklearn here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    # A None entry in sys.modules makes every import of that name raise ImportError, even when an
+    # earlier test has already imported scikit-learn (patching builtins.__import__ would not stop
+    # importlib.import_module from returning the cached module).
+    import sys
+    for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")] + ["sklearn"]:
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match=r"pip install scratchgen\[data\]"):
         load_dataset("digits")
 

@@ -200,7 +200,9 @@ def _gpu_reason():
 def test_every_model_family_is_covered():
     from scratchgen.models import MODEL_REGISTRY
 
-    families = {spec.family for spec in MODEL_REGISTRY.values()} - {"classifier"}
+    # classifiers reuse the families' layers; the classical models (naive Bayes, the Gaussian
+    # mixture) fit in closed form or by EM on the host in float64 and have no kernels to compare.
+    families = {spec.family for spec in MODEL_REGISTRY.values()} - {"classifier", "classical"}
     assert families <= set(FAMILIES.values()), families - set(FAMILIES.values())
 
 
