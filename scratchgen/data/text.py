@@ -25,7 +25,7 @@ Dataset names (``load_text_dataset``; ``load_dataset`` forwards them here):
 
     wordnet-pairs        consecutive parts of one gloss, the first prefixed with the headword:
                          ("dog: a member of the genus canis ...", "occurs in many breeds"), ...
-                         66,576 pairs from the 45,994 glosses with two parts or more; y = supersense
+                         66,454 pairs from the 45,994 glosses with two parts or more; y = supersense
     wordnet-stream       one line per synset, "headword: gloss" (8.8 MB + headwords), as a stream
     wordnet-definitions  a synset's definition (its gloss's first part) and its supersense
                          (45 classes, ``LEXNAMES``): 117,659 labelled sentences
