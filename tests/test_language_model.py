@@ -90,3 +90,11 @@ def test_bad_input_is_one_line():
         model.train_step(np.zeros((2, 1, 1, 21), np.uint8), None, np.random.default_rng(0))
     with pytest.raises(ValueError, match="charlm: context must be at least 2 bytes"):
         ByteLanguageModel(context=1)
+
+
+def test_samples_never_carry_control_characters():
+    import unicodedata
+
+    texts = tiny().sample(8, np.random.default_rng(0))  # untrained: every byte is about equally likely
+    assert sum(len(t) for t in texts) > 100
+    assert all(unicodedata.category(c) not in ("Cc", "Zl", "Zp") or c == "\t" for t in texts for c in t)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import os
+import unicodedata
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -53,6 +54,7 @@ from .text_model import ACTIVATION, TextModel, TextTransformer, check_sizes
 __all__ = ["ByteLanguageModel", "KeyValueCache", "NEWLINE"]
 
 NEWLINE = 10  # the byte that ends an entry: where generation starts and stops
+PRINTABLE_STANDIN = "\ufffd"  # shown for a generated control character: a sample never moves a terminal's cursor
 BYTES = 256
 EVAL_BATCH = 64
 
@@ -189,7 +191,8 @@ class ByteLanguageModel(TextModel):
     def generate(self, n: int, rng: np.random.Generator, prompt: str = "", length: Optional[int] = None,
                  temperature: float = 1.0) -> List[str]:
         """``n`` texts: ``prompt`` then bytes drawn from softmax(logits / temperature) until a newline
-        (not included) or ``length`` bytes (default ``sample_length``)."""
+        (not included) or ``length`` bytes (default ``sample_length``). Bytes that are not UTF-8, and
+        control characters (escape sequences, carriage returns, ...), come out as U+FFFD."""
         if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"charlm: temperature must be a positive number, got {temperature!r}")
         if "\n" in prompt:
@@ -222,8 +225,9 @@ class ByteLanguageModel(TextModel):
                 logits = self.step(chosen, cache)
         texts = []
         for row in history[:, 1:]:
-            data = bytes(row.astype(np.uint8).tolist())
-            texts.append(data.split(b"\n", 1)[0].decode("utf-8", errors="replace"))
+            text = bytes(row.astype(np.uint8).tolist()).split(b"\n", 1)[0].decode("utf-8", errors="replace")
+            texts.append("".join(PRINTABLE_STANDIN if unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\t" else c
+                                 for c in text))
         return texts
 
     def sample(self, n: int, rng: np.random.Generator, y=None, prompt: str = "", temperature: float = 1.0) -> List[str]:

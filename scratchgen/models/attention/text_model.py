@@ -131,6 +131,11 @@ class TextModel(GenerativeModel):
             raise ValueError(f"{type(self).__name__}: warmup must be an integer >= 0, got {warmup!r}")
         self.base_lr, self.warmup = float(lr), int(warmup)
 
+    def sample(self, n: int, rng: np.random.Generator, y=None, prompt: str = "", temperature: float = 1.0) -> List[str]:
+        """``n`` generated texts; a model that only reads text (BERT) does not generate."""
+        raise NotImplementedError(f"{type(self).__name__} does not generate samples (it reads text; try "
+                                  f"scratchgen fill-mask, or sample a charlm checkpoint)")
+
     def build_optimizer(self) -> None:
         self.optimizers = {"model": Adam(self.parameters(), lr=self.base_lr)}
 
