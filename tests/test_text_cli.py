@@ -162,3 +162,23 @@ def test_text_errors_are_one_line(files, capsys):
     capsys.readouterr()
     assert main(["fill-mask", os.path.join(lm, "checkpoint.npz"), "the [MASK]"]) == 2
     assert "holds a 'charlm' model; fill-mask needs a 'bert' checkpoint" in capsys.readouterr().err
+
+
+def test_the_transfer_experiment_pairs_both_starts_by_seed(files, capsys):
+    from scratchgen.experiments.transfer_learning import main as experiment, run_transfer_experiment, summarize, table
+
+    pretrained = str(files / "bert")
+    assert main(["train", "bert", "--dataset", f"pairs:{files / 'pairs.txt'}", *TINY_BERT, "--epochs", "1",
+                 "--out", pretrained, *QUIET]) == 0
+    labels = files / "many.tsv"
+    labels.write_text("".join(f"{k % 2}\tthe {'dog' if k % 2 else 'corn'} number {k}\n" for k in range(30)))
+    sizes = dict(vocab_size=64, max_len=24, hidden=16, layers=1, heads=2, feedforward=32)
+    records = run_transfer_experiment(os.path.join(pretrained, "checkpoint.npz"), f"labelled:{labels}", train_size=8,
+                                      seeds=(0, 1), epochs=2, batch_size=4, options=sizes)
+    assert [(r["seed"], r["start"]) for r in records] == [(0, "pretrained"), (0, "random"), (1, "pretrained"), (1, "random")]
+    assert {r["steps"] for r in records} == {4}
+    summary = summarize(records)
+    gains = [records[0]["test_accuracy"] - records[1]["test_accuracy"], records[2]["test_accuracy"] - records[3]["test_accuracy"]]
+    assert np.isclose(summary["gain"][0], np.mean(gains)) and "gain of pretraining" in table(summary)
+    assert experiment(["--pretrained", str(files / "nothing.npz"), "--dataset", f"labelled:{labels}", "--train-size", "8"]) == 2
+    assert "no such checkpoint file" in capsys.readouterr().err
