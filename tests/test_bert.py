@@ -1,5 +1,4 @@
 """BERT: the masking rule, next-sentence pairs, inputs, attention maps, the overfitting gate, bad input."""
-import os
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ from scratchgen.grad_mode import no_grad
 from scratchgen.models import load_model
 from scratchgen.models.attention.bert import BERT, IGNORE, TINY_PIECES, mask_tokens, next_sentence_pairs
 from scratchgen.models.attention.text_pictures import attention_weights
-from scratchgen.tensor import Tensor
 
 TINY_FILE = ("the dog barked at the moon\nthe cat slept by the fire\na bird sang in the tree\n\n"
              "the farmer planted corn\nrain fell on the fields\nthe corn grew tall\n")
