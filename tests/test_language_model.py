@@ -98,3 +98,18 @@ def test_samples_never_carry_control_characters():
     texts = tiny().sample(8, np.random.default_rng(0))  # untrained: every byte is about equally likely
     assert sum(len(t) for t in texts) > 100
     assert all(unicodedata.category(c) not in ("Cc", "Zl", "Zp") or c == "\t" for t in texts for c in t)
+
+
+def test_compressor_baselines_see_the_same_bytes_the_model_predicts(tmp_path):
+    from scratchgen.experiments.text_baselines import baselines, held_out_bytes, stream_bytes
+
+    text = "".join(f"entry {k}: the quick brown fox jumps over the lazy dog\n" for k in range(60))
+    path = tmp_path / "text.txt"
+    path.write_text(text)
+    data = load_text_dataset(f"stream:{path}", width=33, fractions=(0.0, 0.0))
+    assert text.startswith(stream_bytes(data.train.x).decode())
+    predicted = held_out_bytes(data.train.x[:3])
+    assert predicted == stream_bytes(data.train.x[:3])[1:] and len(predicted) == 3 * 32
+    result = baselines(text.encode(), predicted)
+    assert result["xz_given_training_text_bits_per_character"] < result["xz_alone_bits_per_character"]
+    assert 3.0 < result["unigram_bits_per_character"] < 5.0
