@@ -23,9 +23,14 @@ unchanged; ``decode_texts(x)`` gives the strings back.
 
 Dataset names (``load_text_dataset``; ``load_dataset`` forwards them here):
 
-    wordnet-pairs        consecutive parts of one gloss, the first prefixed with the headword:
-                         ("dog: a member of the genus canis ...", "occurs in many breeds"), ...
-                         66,454 pairs from the 45,994 glosses with two parts or more; y = supersense
+    wordnet-pairs        the first two parts of a gloss, the first prefixed with the headword:
+                         ("dog: a member of the genus canis ...", "occurs in many breeds"),
+                         ("kid: a young person of either sex", '"she writes books for children"'):
+                         45,994 pairs, one from each gloss with two parts or more; y = supersense.
+                         (Why only the first two: every pair then starts with the word its gloss
+                         is about, as a dictionary entry does. Of the 66,454 consecutive parts,
+                         15,370 are two examples in a row, "the dog barked" / "they're just kids",
+                         which say too little about each other for a small model to learn from.)
     wordnet-stream       one line per synset, "headword: gloss" (8.8 MB + headwords), as a stream
     wordnet-definitions  a synset's definition (its gloss's first part) and its supersense
                          (45 classes, ``LEXNAMES``): 117,659 labelled sentences
@@ -386,7 +391,7 @@ def _wordnet_documents(form: str, root) -> Tuple[List[List[str]], List[int], str
         documents = []
         for s in synsets:
             parts = split_gloss(s.gloss)
-            documents.append([f"{s.headword}: {parts[0]}"] + parts[1:])
+            documents.append([f"{s.headword}: {parts[0]}"] + parts[1:2])
     else:
         documents = [[f"{s.headword}: {s.gloss}"] for s in synsets]
     source = f"WordNet 3.0 at {directory} (Debian package wordnet-base): {len(synsets):,} synsets"
