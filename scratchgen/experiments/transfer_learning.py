@@ -1,7 +1,7 @@
 """What pretraining buys: BERT fine-tuned from its pretrained weights vs the same network from random weights.
 
     python -m scratchgen.experiments.transfer_learning --pretrained runs/bert/checkpoint.npz \\
-        --train-size 2000 --epochs 3 --seeds 0 1 2
+        --train-size 2000 --epochs 5 --seeds 0 1 2
 
 For every seed and both starts (``bert-classifier --encoder-init pretrained`` and ``random``), the
 same model is built with the same configuration and trained by the one training loop on the same
@@ -34,7 +34,7 @@ __all__ = ["run_transfer_experiment", "summarize", "main"]
 
 
 def run_transfer_experiment(pretrained: str, dataset: str = "wordnet-definitions", train_size: int = 2000,
-                            seeds: Sequence[int] = (0, 1, 2), epochs: int = 3, batch_size: int = 32, lr: float = 3e-4,
+                            seeds: Sequence[int] = (0, 1, 2), epochs: int = 5, batch_size: int = 32, lr: float = 3e-4,
                             options: Optional[Dict] = None, data_root=None,
                             log=lambda line: None) -> List[Dict]:
     """One record per (seed, start): ``{"seed", "start", "test_accuracy", "test_cross_entropy",
@@ -96,7 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--dataset", default="wordnet-definitions")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--train-size", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

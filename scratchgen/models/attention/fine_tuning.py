@@ -56,7 +56,7 @@ class BertClassifier(TokenizedTextModel):
 
     def __init__(self, num_classes: int, pretrained: str = "", encoder_init: str = "pretrained", vocab_size: int = 4096,
                  max_len: int = 64, hidden: int = 128, layers: int = 2, heads: int = 2, feedforward: int = 512,
-                 dropout: float = 0.1, lr: float = 1e-4, warmup: int = 50, rng=None, dtype=np.float32):
+                 dropout: float = 0.1, lr: float = 3e-4, warmup: int = 50, rng=None, dtype=np.float32):
         super().__init__(vocab_size, max_len, lr, warmup, dtype)
         check_sizes("BertClassifier", num_classes=num_classes, hidden=hidden, layers=layers, heads=heads,
                     feedforward=feedforward)
@@ -154,7 +154,7 @@ class BertClassifier(TokenizedTextModel):
 # ---- CLI registration -------------------------------------------------------------------------------------
 @register_model("bert-classifier", family="attention",
                 description="BERT fine-tuned to classify sentences ([CLS] -> class), from --pretrained or random weights",
-                defaults={**BERT_SIZES, "pretrained": "", "encoder_init": "pretrained", "dropout": 0.1, "lr": 1e-4,
+                defaults={**BERT_SIZES, "pretrained": "", "encoder_init": "pretrained", "dropout": 0.1, "lr": 3e-4,
                           "warmup": 50, "dataset": "wordnet-definitions", "epochs": 5, "batch_size": 32})
 def build_bert_classifier(config: Dict, data_info: DataInfo, rng) -> BertClassifier:
     return BertClassifier(int(data_info.num_classes), pretrained=config["pretrained"], encoder_init=config["encoder_init"],
