@@ -253,7 +253,7 @@ def _search_places(root=None) -> List[Tuple[Path, str]]:
               for entry in os.environ.get(DATA_ENV, "").split(os.pathsep) if entry]
     if os.environ.get("WNSEARCHDIR"):
         places.append((Path(os.environ["WNSEARCHDIR"]).expanduser(), "$WNSEARCHDIR"))
-    places.append((Path.home() / ".cache" / "scratchgen" / "wordnet", "the download cache"))
+    places.append((Path.home() / ".cache" / "scratchgen" / "wordnet", "the user cache"))
     places += [(directory, "system package wordnet-base") for directory in SYSTEM_WORDNET_DIRS]
     return places
 
