@@ -68,8 +68,8 @@ def test_the_three_forms_of_wordnet(wordnet_root):
 
     definitions = load_text_dataset("wordnet-definitions", root=wordnet_root, fractions=(0.0, 0.0))
     found = dict(zip(decode_texts(definitions.train.x[:, 0, 0]), definitions.train.y))
-    assert LEXNAMES[found["a young person of either sex"]] == "noun.person"
-    assert LEXNAMES[found["change location"]] == "verb.motion"
+    assert LEXNAMES[found["child: a young person of either sex"]] == "noun.person"
+    assert LEXNAMES[found["travel: change location"]] == "verb.motion"
 
     stream = load_text_dataset("wordnet-stream", root=wordnet_root, fractions=(0.0, 0.0))
     windows = stream.train.x[:, 0, 0]

@@ -32,8 +32,9 @@ Dataset names (``load_text_dataset``; ``load_dataset`` forwards them here):
                          15,370 are two examples in a row, "the dog barked" / "they're just kids",
                          which say too little about each other for a small model to learn from.)
     wordnet-stream       one line per synset, "headword: gloss" (8.8 MB + headwords), as a stream
-    wordnet-definitions  a synset's definition (its gloss's first part) and its supersense
-                         (45 classes, ``LEXNAMES``): 117,659 labelled sentences
+    wordnet-definitions  a synset's headword and definition (its gloss's first part), written as the
+                         first sentence of a wordnet-pairs pair ("kid: a young person of either sex"),
+                         and its supersense (45 classes, ``LEXNAMES``): 117,659 labelled sentences
     pairs:FILE, stream:FILE, labelled:FILE
                          a UTF-8 text file: one sentence per line, documents separated by blank
                          lines (pairs, stream); "label<TAB>text" lines (labelled)
@@ -386,7 +387,7 @@ def _wordnet_documents(form: str, root) -> Tuple[List[List[str]], List[int], str
     directory = find_wordnet(root)
     synsets = read_wordnet(directory)
     if form == "labelled":
-        documents = [[split_gloss(s.gloss)[0]] for s in synsets]
+        documents = [[f"{s.headword}: {split_gloss(s.gloss)[0]}"] for s in synsets]
     elif form == "pairs":
         documents = []
         for s in synsets:
