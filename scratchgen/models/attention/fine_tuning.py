@@ -26,8 +26,8 @@ The task shipped with WordNet (``--dataset wordnet-definitions``): an entry, hea
 definition -> the lexicographer file its synset was filed in (45 supersenses: "kid: a young
 person of either sex" -> noun.person; "speed: move fast" -> verb.motion). The entry is written as
 the first sentence of a pretraining pair is, so that the fine-tuned encoder reads text like the
-text it was pretrained on (with bare definitions, which the pretrained model never saw without
-a headword before them, the pretrained start lost to the random one by 2-3 points on 3 seeds).
+text it was pretrained on (on bare definitions, which it never saw without a headword before
+them, the pretrained start lost to the random one by 2.1 points, 3 seeds).
 Metrics: accuracy and cross-entropy on held-out entries, and the majority-class accuracy as the
 baseline.
 """
