@@ -99,7 +99,7 @@ def test_sanity_gate_overfits_a_tiny_file(tmp_path):
     path.write_text(TINY_FILE)
     data = load_text_dataset(f"pairs:{path}", fractions=(0.0, 0.0))
     model = BERT(vocab_size=64, max_len=40, hidden=64, layers=2, heads=4, feedforward=128, lr=3e-3, warmup=10, rng=0)
-    model.fit(data, epochs=700, batch_size=8, rng=0)
+    model.fit(data, epochs=1000, batch_size=8, rng=0)
     scores = [model.evaluate(data.train.x, data.train.y, np.random.default_rng(seed)) for seed in range(10)]
     assert np.mean([s["mlm_accuracy"] for s in scores]) >= 0.95
     assert np.mean([s["nsp_accuracy"] for s in scores]) >= 0.9
