@@ -3,7 +3,8 @@
     scratchgen train MODEL [--dataset digits] [--backend numpy] [--epochs N] [--batch-size B]
                            [--lr LR] [--seed S] [--out DIR] [--resume] [--binarize MODE]
                            [the model's own options, e.g. --latent 2]
-    scratchgen sample CHECKPOINT [--n 64] [--out FILE]
+    scratchgen sample CHECKPOINT [--n 64] [--out FILE] [--prompt TEXT] [--temperature T]
+    scratchgen fill-mask CHECKPOINT "a [MASK] of the genus canis" [--top-k 5]
     scratchgen eval CHECKPOINT [--dataset NAME] [--quick]
     scratchgen gradcheck [OP|MODEL ...] [--mode fast|richardson|complex] [--plot PNG|DIR]
     scratchgen bench [SUITE ...] [--quick]
@@ -135,7 +136,9 @@ def _add_train_parser(subparsers) -> None:
         parser = models.add_parser(name, help=spec.description, description=f"{spec.description} (family: {spec.family})")
         # Defaults of None are filled in later: with --resume, an option the user did not give comes
         # from the checkpoint, and one they gave is compared with it.
-        parser.add_argument("--dataset", default=None, help="digits (default), mnist, fashion-mnist, synthetic, or an IDX directory")
+        parser.add_argument("--dataset", default=None, help=f"default: {spec.training.get('dataset', 'digits')}; images: digits, "
+                            "mnist, fashion-mnist, synthetic or an IDX directory; text: wordnet-pairs, wordnet-stream, "
+                            "wordnet-definitions, or pairs:FILE, stream:FILE, labelled:FILE")
         parser.add_argument("--data-root", default=None, help="where named datasets are looked for (default: $SCRATCHGEN_DATA)")
         parser.add_argument("--download", action="store_true", help="download the dataset if it is not found locally")
         parser.add_argument("--backend", default=None, help="numpy, numba, numba-cuda or cupy (default: $SCRATCHGEN_BACKEND or numpy)")
@@ -163,11 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scratchgen", description="Deep generative models from scratch in NumPy.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train_parser(subparsers)
-    sample = subparsers.add_parser("sample", help="draw samples from a checkpoint into a PNG grid")
+    sample = subparsers.add_parser("sample", help="draw samples from a checkpoint into a PNG grid (text models: text)")
     sample.add_argument("checkpoint")
     sample.add_argument("--n", type=positive_int, default=64)
     sample.add_argument("--seed", type=non_negative_int, default=0)
-    sample.add_argument("--out", default=None, help="PNG path (default: samples.png beside the checkpoint)")
+    sample.add_argument("--out", default=None, help="PNG path (default: samples.png beside the checkpoint; "
+                                                     "text models: samples.txt)")
+    sample.add_argument("--prompt", default=None, help="text models: the text every sample starts with")
+    sample.add_argument("--temperature", type=positive_float, default=None, help="text models: sharpen (< 1) or "
+                                                                                   "flatten (> 1) each draw; default 1")
+    fill = subparsers.add_parser("fill-mask", help="a BERT checkpoint's best guesses for each [MASK] of a sentence")
+    fill.add_argument("checkpoint")
+    fill.add_argument("text", help='a sentence with [MASK] in it, e.g. "a [MASK] of the genus canis"')
+    fill.add_argument("--top-k", type=positive_int, default=5)
     evaluate = subparsers.add_parser("eval", help="a checkpoint's metrics on the test split")
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--dataset", default=None, help="default: the dataset it was trained on")
@@ -218,7 +229,7 @@ def _resolve_training_options(args, spec, meta: Optional[Dict]) -> Dict:
                    if key.startswith("model__") and value is not None}
     shared = {"dataset": args.dataset, "batch_size": args.batch_size, "binarize": args.binarize, "seed": args.seed,
               "epochs": args.epochs, "lr": args.lr}
-    defaults = {"dataset": "digits", "batch_size": spec.training.get("batch_size", 64),
+    defaults = {"dataset": spec.training.get("dataset", "digits"), "batch_size": spec.training.get("batch_size", 64),
                 "binarize": spec.training.get("binarize", "none"), "seed": 0, "epochs": spec.training.get("epochs", 10),
                 "lr": spec.defaults.get("lr")}
     notes: List[str] = []
@@ -304,7 +315,7 @@ def _train(args) -> int:
             return 0
         print(f"resumed from {checkpoint_path} {trainer.position()}")
     print(f"training {args.model} ({model.num_parameters():,} parameters) on {settings['dataset']} "
-          f"({data.train.num_examples} examples, image {tuple(data.image_shape)}) with backend {backend.get_backend()}; "
+          f"({data.train.num_examples} examples of shape {tuple(data.image_shape)}) with backend {backend.get_backend()}; "
           f"output in {out_dir}", flush=True)
     try:
         trainer.fit()
@@ -322,16 +333,47 @@ def command_sample(args) -> int:
     from .models import load_model
     from .plots import save_image_grid
 
+    text = args.prompt is not None or args.temperature is not None
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "samples.png")
     if os.path.isdir(out):
-        raise ValueError(f"--out {out}: is a directory; give the path of a PNG file")
+        raise ValueError(f"--out {out}: is a directory; give the path of a {'text' if text else 'PNG'} file")
     model, _ = load_model(args.checkpoint)
+    if getattr(model, "sample_kind", "images") == "text":
+        return _sample_text(model, args)
+    if text:
+        raise ValueError(f"--prompt / --temperature: {args.checkpoint} holds an image model ({model.cli_name!r})")
     images = np.asarray(model.sample(args.n, np.random.default_rng(args.seed)))
     if not bool(np.isfinite(images).all()):
         print(f"scratchgen sample: the model produced non-finite pixels; {out} was not written", file=sys.stderr)
         return 1
     save_image_grid(images, out)
     print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def _sample_text(model, args) -> int:
+    """A text model's samples: printed, one per line, and written to --out (default samples.txt)."""
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "samples.txt")
+    texts = model.sample(args.n, np.random.default_rng(args.seed), prompt=args.prompt or "",
+                         temperature=1.0 if args.temperature is None else args.temperature)
+    with open(out, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(texts) + "\n")
+    print("\n".join(texts))
+    print(f"wrote {len(texts)} samples to {out}", file=sys.stderr)
+    return 0
+
+
+def command_fill_mask(args) -> int:
+    """The top guesses for each [MASK] of a sentence, from a BERT checkpoint."""
+    from .models import load_model
+
+    model, _ = load_model(args.checkpoint)
+    if not hasattr(model, "fill_mask"):
+        raise ValueError(f"fill-mask: {args.checkpoint} holds a {model.cli_name!r} model; fill-mask needs a 'bert' checkpoint")
+    results = model.fill_mask(args.text, top_k=args.top_k)
+    print("input: [CLS] " + " ".join(model.tokenizer.tokens(args.text)) + " [SEP]")
+    for position, guesses in results:
+        print(f"[MASK] at position {position}: " + ", ".join(f"{piece} {p:.3f}" for piece, p in guesses))
     return 0
 
 
@@ -394,7 +436,7 @@ def command_info(args) -> int:
 
 
 COMMANDS = {"train": command_train, "sample": command_sample, "eval": command_eval, "gradcheck": command_gradcheck,
-            "bench": command_bench, "info": command_info}
+            "bench": command_bench, "info": command_info, "fill-mask": command_fill_mask}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -61,9 +61,9 @@ def describe(kernels: bool = False) -> str:
 
 def datasets_found(root=None) -> str:
     """Each named dataset: where it was found, or every place searched and how to add one."""
-    from .data import DATASET_NAMES, search_report
+    from .data import DATASET_NAMES, TEXT_DATASET_NAMES, search_report
 
     lines = ["datasets:"]
-    for name in DATASET_NAMES:
+    for name in DATASET_NAMES + TEXT_DATASET_NAMES[:1]:  # the text datasets share one search (WordNet)
         lines.extend("  " + line for line in search_report(name, root=root).splitlines())
     return "\n".join(lines)

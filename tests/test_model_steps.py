@@ -11,7 +11,8 @@ references on the host against
   GEMMs, and the check ``python -m benchmarks gpu`` runs this file.
 
 Families: autoencoders (plain, contractive, convolutional), VAEs (MLP, convolutional), GANs (MLP,
-DCGAN: conv, transposed conv, batch norm), Boltzmann machines (Bernoulli RBM, PCD). Each case is
+DCGAN: conv, transposed conv, batch norm), Boltzmann machines (Bernoulli RBM, PCD), attention (the causal byte language model: embedding,
+layer norm, masked softmax, GELU; the simulator only, see ``HOST_ONLY``). Each case is
 tiny (8x8 images, batch 4): the simulator costs about a millisecond per simulated thread.
 """
 import numpy as np
@@ -26,6 +27,8 @@ from numba.cuda import config as cuda_config  # noqa: E402
 
 SIMULATED = bool(cuda_config.ENABLE_CUDASIM)
 SHAPE, BATCH, STEPS = (1, 8, 8), 4, 3
+CONTEXT = 4  # bytes per window of the tiny language model: 2 windows, 2 steps (in the simulator a layer
+            # norm costs seconds per launch: 32 Python threads meet at every barrier of every row)
 RTOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-9}
 
 pytestmark = pytest.mark.filterwarnings("ignore:The keyword argument 'nopython=False' was supplied")
@@ -88,10 +91,20 @@ def _rbm(dtype):
                         init_std=0.1, dtype=dtype, rng=1)
 
 
+def _charlm(dtype):
+    from scratchgen.models.attention.language_model import ByteLanguageModel
+
+    return ByteLanguageModel(context=CONTEXT, hidden=8, layers=1, heads=2, feedforward=16, lr=1e-2, warmup=1, rng=1,
+                             dtype=dtype)
+
+
 MODELS = {"ae": _ae, "contractive-ae": _contractive_ae, "conv-ae": _conv_ae, "vae": _vae, "conv-vae": _conv_vae,
-          "gan": _mlp_gan, "dcgan": _dcgan, "rbm": _rbm}
+          "gan": _mlp_gan, "dcgan": _dcgan, "rbm": _rbm,
+          "charlm": _charlm}
 FAMILIES = {"ae": "autoencoder", "contractive-ae": "autoencoder", "conv-ae": "autoencoder", "vae": "vae",
-            "conv-vae": "vae", "gan": "gan", "dcgan": "gan", "rbm": "boltzmann"}
+            "conv-vae": "vae", "gan": "gan", "dcgan": "gan", "rbm": "boltzmann",
+            "charlm": "attention"}
+HOST_ONLY = {"charlm": "the text models read byte ids from host arrays; ids on the device are not built yet"}
 
 
 # ---- one step --------------------------------------------------------------------------------------
@@ -140,10 +153,14 @@ class _HostDraws:
 
 def train(name: str, backend_name: str, dtype, on_device: bool, monkeypatch, steps: int = STEPS):
     """(per-step losses, final parameters as host arrays) of ``steps`` steps of model ``name``."""
+    if name == "charlm":
+        steps = min(steps, 2)  # step 2 sees step 1's update, which is what the comparison needs
     dtype = np.dtype(dtype)
     data = np.random.default_rng(0).random((steps, BATCH) + SHAPE).astype(np.float32)
     if name == "rbm":
         data = (data > 0.5).astype(np.float32)
+    if name == "charlm":  # byte windows (N, 1, 1, W) uint8, as --dataset wordnet-stream gives them
+        data = np.random.default_rng(0).integers(0, 256, (steps, 2, 1, 1, CONTEXT)).astype(np.uint8)
     with scratchgen.use_backend(backend_name):
         model = MODELS[name](dtype)
         if name == "rbm":
@@ -224,5 +241,7 @@ def test_numba_cuda_simulator_steps_match_numpy(name, monkeypatch):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_gpu_steps_match_numpy(name, backend_name, dtype, monkeypatch):
     """On the device: model, data and noise on the GPU, every kernel the backend has, cuBLAS GEMMs."""
+    if name in HOST_ONLY:
+        pytest.skip(HOST_ONLY[name])
     expected = train(name, "numpy", dtype, False, monkeypatch)
     compare(name, train(name, backend_name, dtype, True, monkeypatch), expected, dtype)

@@ -23,12 +23,32 @@ SMALL = {
     "conv-vae": ["--channels", "4,8", "--hidden", "16"], "dbn": ["--hidden", "32,16"], "bm": ["--hidden", "4"],
     "m2": ["--hidden", "32", "--num-labels", "20", "--labelled-batch", "10"],
 }
+TINY_TEXT = ["--hidden", "16", "--layers", "1", "--heads", "2", "--feedforward", "32"]
+SMALL.update({"bert": ["--vocab-size", "64", "--max-len", "24", *TINY_TEXT],
+              "bert-classifier": ["--vocab-size", "64", "--max-len", "24", "--encoder-init", "random", *TINY_TEXT],
+              "charlm": ["--context", "16", *TINY_TEXT]})
+# The text models read text: a tiny file of each kind they take, written beside the runs.
+TEXT = {"bert": ("pairs", "pairs.txt", "the dog barked at the moon\nthe cat slept by the fire\na bird sang\n\n"
+                                       "the farmer planted corn\nrain fell on the fields\nthe corn grew tall\n"),
+        "bert-classifier": ("labelled", "labels.tsv", "animal\tthe dog barked\nanimal\tthe cat slept\n"
+                                                      "plant\tthe corn grew\nplant\tthe tree fell\n" * 3),
+        "charlm": ("stream", "stream.txt", "".join(f"{w}: a kind of {w}\n" for w in ("dog", "cat", "cow", "hen") * 15))}
 TIMING = ("seconds", "examples_per_second")
 
 
+def dataset(name, folder):
+    """``--dataset`` for model ``name``: synthetic images, or a tiny text file of the kind it reads."""
+    if name not in TEXT:
+        return "synthetic"
+    kind, filename, text = TEXT[name]
+    path = folder / filename
+    path.write_text(text)
+    return f"{kind}:{path}"
+
+
 def run(name, out, *extra):
-    argv = ["train", name, "--dataset", "synthetic", "--batch-size", "16", "--max-batches", "3", "--seed", "2",
-            "--no-progress", "--no-pictures", "--out", str(out), *SMALL.get(name, []), *extra]
+    argv = ["train", name, "--dataset", dataset(name, out.parent), "--batch-size", "16", "--max-batches", "3",
+            "--seed", "2", "--no-progress", "--no-pictures", "--out", str(out), *SMALL.get(name, []), *extra]
     assert main(argv) == 0, argv
 
 

@@ -6,6 +6,9 @@
                    search_report(name): where a dataset was found, or where it was looked for
     download.py    download_dataset: mirrors, checksums, atomic writes (urllib only)
     synthetic.py   make_synthetic: a tiny deterministic bars-and-blobs dataset for tests
+    text.py        text as uint8 bytes: WordNet's glosses (Debian wordnet-base) and UTF-8 files, as
+                   sentence pairs, byte streams or labelled sentences (load_text_dataset)
+    tokenizer.py   WordPieceTokenizer: a vocabulary learnt by byte-pair merges, [CLS] [SEP] [MASK] ...
     transforms.py  binarize ("none" | "static" | "dynamic"), one_hot, flatten_images
     batches.py     BatchIterator / iterate_batches: seeded, resumable shuffling
 
@@ -44,6 +47,8 @@ from .download import (
 from .idx import MAX_IDX_BYTES, DataFileError, read_idx, write_idx
 from .splits import DatasetSplits, Split, train_val_test_split
 from .synthetic import make_synthetic, synthetic_prototypes
+from .text import LEXNAMES, TEXT_DATASET_NAMES, decode_texts, encode_texts, load_text_dataset, read_wordnet
+from .tokenizer import SPECIAL_TOKENS, WordPieceTokenizer
 from .transforms import BINARIZE_MODES, binarize, flatten_images, one_hot
 
 __all__ = [
@@ -54,5 +59,7 @@ __all__ = [
     "DataFileError", "MAX_IDX_BYTES", "read_idx", "write_idx",
     "DatasetSplits", "Split", "train_val_test_split",
     "make_synthetic", "synthetic_prototypes",
+    "LEXNAMES", "TEXT_DATASET_NAMES", "decode_texts", "encode_texts", "load_text_dataset", "read_wordnet",
+    "SPECIAL_TOKENS", "WordPieceTokenizer",
     "BINARIZE_MODES", "binarize", "flatten_images", "one_hot",
 ]

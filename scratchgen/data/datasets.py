@@ -48,6 +48,7 @@ from .download import DATA_ENV, default_data_root, download_dataset, mirrors_for
 from .idx import DataFileError, read_idx
 from .splits import DatasetSplits, Split, train_val_test_split
 from .synthetic import SYNTHETIC_CLASS_NAMES, make_synthetic
+from .text import TEXT_DATASET_NAMES, is_text_dataset, load_text_dataset, text_search_report
 
 __all__ = ["DATASET_NAMES", "CLASS_NAMES", "SYSTEM_DIRS", "MAX_CLASSES", "load_dataset", "find_idx_files",
            "dataset_dirs", "search_report"]
@@ -156,9 +157,12 @@ def search_report(name: str, root=None) -> str:
     ``--download``). Only file names are looked at (nothing is read), so this is quick and never
     fails on a corrupt file. digits and synthetic are one line. An unknown name raises ``ValueError``.
     """
+    if is_text_dataset(name):
+        return text_search_report(str(name), root=root)
     name = _canonical_name(str(name))
     if name not in DATASET_NAMES:
-        raise ValueError(f"search_report: unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+        raise ValueError(f"search_report: unknown dataset {name!r}; valid names: "
+                         f"{', '.join(DATASET_NAMES + TEXT_DATASET_NAMES)}")
     if name == "synthetic":
         return "synthetic: built in (make_synthetic), nothing to find"
     if name == "digits":
@@ -364,7 +368,13 @@ def load_dataset(name_or_path="digits", root=None, seed: int = 0, val_fraction: 
     test_fraction: share held out for testing where there is no official test set (default 0.1).
     download: fetch mnist / fashion-mnist when no full local copy is found.
     num_examples: size of the synthetic dataset (default 1000); only for "synthetic".
+    Text (``wordnet-pairs``, ``pairs:FILE``, ...) is read by ``text.load_text_dataset``.
     """
+    if is_text_dataset(name_or_path):
+        if val_fraction is not None or test_fraction is not None or num_examples is not None:
+            raise ValueError(f"load_dataset: {name_or_path}: text is split by a fixed permutation of its documents; "
+                             f"val_fraction, test_fraction and num_examples do not apply")
+        return load_text_dataset(str(name_or_path), root=root)
     if isinstance(name_or_path, os.PathLike) or _looks_like_path(str(name_or_path)):
         directory = Path(name_or_path).expanduser()
         if not directory.is_dir():
@@ -376,7 +386,8 @@ def load_dataset(name_or_path="digits", root=None, seed: int = 0, val_fraction: 
     name = _canonical_name(str(name_or_path))
     if name not in DATASET_NAMES:
         raise ValueError(f"load_dataset: unknown dataset {name_or_path!r}; valid names: "
-                         f"{', '.join(DATASET_NAMES)} (or the path of a directory of IDX files)")
+                         f"{', '.join(DATASET_NAMES + TEXT_DATASET_NAMES)} (or the path of a directory of IDX files, "
+                         f"or pairs:FILE / stream:FILE / labelled:FILE for a text file)")
     if num_examples is not None and name != "synthetic":
         raise ValueError(f"load_dataset: num_examples applies only to 'synthetic', not {name!r}")
 

@@ -100,4 +100,4 @@ def _overrides(model, method: str) -> bool:
 
 
 def _can_sample_images(model) -> bool:
-    return _overrides(model, "sample")
+    return _overrides(model, "sample") and getattr(model, "sample_kind", "images") == "images"  # not text models

@@ -13,13 +13,15 @@
                      nets, the fully connected Boltzmann machine
     classifiers/     discriminative models p(y | x), trained by the same loop
     classical/       naive Bayes (counting) and the Gaussian mixture (EM): generative, no gradients
+    attention/       transformers on text: BERT (pretraining, fine-tuning), a causal language model
 
 Importing a family registers its models' CLI names (``scratchgen train MODEL``); every model class
 is also here by name: ``from scratchgen.models import BernoulliRBM, VAE``.
 """
 from .base import MODEL_REGISTRY, DataInfo, GenerativeModel, Model, ModelSpec, build_model, load_model, register_model  # noqa: F401
 
-from . import autoencoders, vae, gan, boltzmann, classifiers, classical  # noqa: F401,E402  (registers every family's models)
+from . import autoencoders, vae, gan, boltzmann, classifiers, classical, attention  # noqa: F401,E402  (registers every family's models)
+from .attention import *  # noqa: F401,F403,E402
 from .autoencoders import *  # noqa: F401,F403,E402
 from .boltzmann import *  # noqa: F401,F403,E402
 from .classical import *  # noqa: F401,F403,E402
@@ -29,4 +31,4 @@ from .vae import *  # noqa: F401,F403,E402
 
 __all__ = (["MODEL_REGISTRY", "DataInfo", "Model", "GenerativeModel", "ModelSpec", "build_model", "load_model",
             "register_model"] + autoencoders.__all__ + vae.__all__ + gan.__all__ + boltzmann.__all__ + classifiers.__all__
-            + classical.__all__)
+            + classical.__all__ + attention.__all__)

@@ -47,8 +47,9 @@ __all__ = ["DataInfo", "Model", "GenerativeModel", "ModelSpec", "MODEL_REGISTRY"
 
 # Options the training loop reads; a model's registered defaults may set their default values.
 TRAINING_KEYS = ("epochs", "batch_size", "lr", "binarize")
-# Of those, the ones only the loop uses: they go to ModelSpec.training, not into the model's config.
-LOOP_KEYS = ("epochs", "batch_size", "binarize")
+# Of those, the ones only the loop uses: they go to ModelSpec.training, not into the model's config
+# (with "dataset": the data a model trains on unless told otherwise, e.g. text for BERT).
+LOOP_KEYS = ("epochs", "batch_size", "binarize", "dataset")
 
 
 @dataclasses.dataclass
