@@ -134,7 +134,8 @@ def _add_train_parser(subparsers) -> None:
         parser = models.add_parser(name, help=spec.description, description=f"{spec.description} (family: {spec.family})")
         # Defaults of None are filled in later: with --resume, an option the user did not give comes
         # from the checkpoint, and one they gave is compared with it.
-        parser.add_argument("--dataset", default=None, help="digits (default), mnist, fashion-mnist, synthetic, or an IDX directory")
+        parser.add_argument("--dataset", default=None, help=f"digits, mnist, fashion-mnist, synthetic, an IDX directory, "
+                            f"babi-1..3 (default: {spec.training.get('dataset', 'digits')})")
         parser.add_argument("--data-root", default=None, help="where named datasets are looked for (default: $SCRATCHGEN_DATA)")
         parser.add_argument("--download", action="store_true", help="download the dataset if it is not found locally")
         parser.add_argument("--backend", default=None, help="numpy, numba, numba-cuda or cupy (default: $SCRATCHGEN_BACKEND or numpy)")
@@ -214,7 +215,7 @@ def _resolve_training_options(args, spec, meta: Optional[Dict]) -> Dict:
                    if key.startswith("model__") and value is not None}
     shared = {"dataset": args.dataset, "batch_size": args.batch_size, "binarize": args.binarize, "seed": args.seed,
               "epochs": args.epochs, "lr": args.lr}
-    defaults = {"dataset": "digits", "batch_size": spec.training.get("batch_size", 64),
+    defaults = {"dataset": spec.training.get("dataset", "digits"), "batch_size": spec.training.get("batch_size", 64),
                 "binarize": spec.training.get("binarize", "none"), "seed": 0, "epochs": spec.training.get("epochs", 10),
                 "lr": spec.defaults.get("lr")}
     notes: List[str] = []
@@ -309,7 +310,10 @@ def command_sample(args) -> int:
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "samples.png")
     if os.path.isdir(out):
         raise ValueError(f"--out {out}: is a directory; give the path of a PNG file")
-    model, _ = load_model(args.checkpoint)
+    model, meta = load_model(args.checkpoint)
+    if not callable(getattr(model, "sample", None)):
+        raise ValueError(f"{args.checkpoint}: {meta['model']!r} is a classifier, not a generative model: it has no "
+                         f"samples to draw; `scratchgen eval {args.checkpoint}` reports its accuracy")
     images = np.asarray(model.sample(args.n, np.random.default_rng(args.seed)))
     if not bool(np.isfinite(images).all()):
         print(f"scratchgen sample: the model produced non-finite pixels; {out} was not written", file=sys.stderr)

@@ -12,12 +12,13 @@
     boltzmann/       energy-based models: RBMs (CD-k, PCD), Gaussian-Bernoulli RBM, deep belief
                      nets, the fully connected Boltzmann machine
     classifiers/     discriminative models p(y | x), trained by the same loop
+    attention/       transformers on images (ViT) and end-to-end memory networks
 
 Importing a family registers its models' CLI names (``scratchgen train MODEL``).
 """
 from .base import MODEL_REGISTRY, DataInfo, GenerativeModel, Model, ModelSpec, build_model, load_model, register_model  # noqa: F401
 
-from . import autoencoders, vae, gan, boltzmann, classifiers  # noqa: F401,E402  (registers every family's models)
+from . import autoencoders, vae, gan, boltzmann, classifiers, attention  # noqa: F401,E402  (registers every family's models)
 
 __all__ = ["MODEL_REGISTRY", "DataInfo", "Model", "GenerativeModel", "ModelSpec", "build_model", "load_model",
            "register_model"]
