@@ -155,57 +155,79 @@ def run_vit(args) -> dict:
             "parameters": None}
 
 
+def train_twin(twin, data, config: dict, epochs: int, seed: int = SEED, batch_size: int = 128,
+               max_batches=None, after_epoch=None):
+    """Train the PyTorch ``twin`` with ``scratchgen train vit``'s protocol: the loop's batch order and
+    noise generator, the model's augmentation draws, AdamW and ``warmup_cosine`` per step.
+
+    ``max_batches``: as ``--max-batches``. ``after_epoch(epoch, record)`` may add to each epoch's record.
+    Returns the per-epoch history (seconds, CPU seconds, training cross-entropy).
+    """
+    import torch
+
+    from scratchgen.data.augmentation import augment_images
+    from scratchgen.models.attention.vit import warmup_cosine
+
+    optimizer = torch.optim.AdamW(twin.parameters(), lr=config["lr"], betas=(0.9, 0.999), eps=1e-8,
+                                  weight_decay=config["weight_decay"])
+    n = data.train.num_examples
+    steps_per_epoch = -(-n // batch_size) if max_batches is None else min(-(-n // batch_size), max_batches)
+    total, warmup = epochs * steps_per_epoch, int(round(config["warmup_epochs"] * steps_per_epoch))
+    noise_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])  # the loop's noise generator
+    history, step = [], 0
+    for epoch in range(epochs):
+        twin.train()
+        start_cpu, start = time.process_time(), time.perf_counter()
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        total_loss, seen = 0.0, 0
+        for index in range(steps_per_epoch):
+            rows = order[index * batch_size:(index + 1) * batch_size]
+            x = augment_images(data.train.x[rows], noise_rng, max_shift=config["shift"], flip=config["flip"])
+            for group in optimizer.param_groups:
+                group["lr"] = config["lr"] * warmup_cosine(step, total, warmup)
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(twin(torch.from_numpy(x.astype(np.float32))),
+                                                     torch.from_numpy(data.train.y[rows]))
+            loss.backward()
+            optimizer.step()
+            total_loss, seen, step = total_loss + loss.item() * len(rows), seen + len(rows), step + 1
+        record = {"epoch": epoch + 1, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - start_cpu,
+                  "train_cross_entropy": total_loss / seen}
+        if after_epoch is not None:
+            after_epoch(epoch, record)
+        history.append(record)
+    return history
+
+
+def torch_accuracy(twin, x, y) -> float:
+    import torch
+
+    twin.eval()
+    with torch.no_grad():
+        predicted = torch.cat([twin(torch.from_numpy(x[s:s + 500])).argmax(1) for s in range(0, len(x), 500)])
+    return float((predicted.numpy() == y).mean())
+
+
 def run_torch(args) -> dict:
     """The PyTorch twin, trained on the very batches, augmentation and learning rates of ``run_vit``."""
     import torch
 
-    from scratchgen.data.augmentation import augment_images
     from scratchgen.models import DataInfo, build_model
-    from scratchgen.models.attention.vit import warmup_cosine
 
     torch.set_num_threads(1)
     config = _config(args)
     data = _data(args.train_size)
     ours = build_model("vit", config, DataInfo(tuple(data.image_shape), data.num_classes), np.random.default_rng(SEED))
-    model = torch_twin(ours)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"], betas=(0.9, 0.999), eps=1e-8,
-                                  weight_decay=config["weight_decay"])
-    batch, n = 128, data.train.num_examples
-    steps_per_epoch = -(-n // batch)
-    total, warmup = args.epochs * steps_per_epoch, int(round(config["warmup_epochs"] * steps_per_epoch))
-    noise_rng = np.random.default_rng(np.random.SeedSequence(SEED).spawn(2)[1])  # the loop's noise generator
-    history, step = [], 0
+    twin = torch_twin(ours)
 
-    def accuracy(x, y):
-        model.eval()
-        with torch.no_grad():
-            predicted = torch.cat([model(torch.from_numpy(x[s:s + 500])).argmax(1) for s in range(0, len(x), 500)])
-        return float((predicted.numpy() == y).mean())
-
-    for epoch in range(args.epochs):
-        model.train()
-        start_cpu, start = time.process_time(), time.perf_counter()
-        order = np.random.default_rng([SEED, epoch]).permutation(n)
-        total_loss = 0.0
-        for index in range(steps_per_epoch):
-            rows = order[index * batch:(index + 1) * batch]
-            x = augment_images(data.train.x[rows], noise_rng, max_shift=config["shift"], flip=config["flip"])
-            for group in optimizer.param_groups:
-                group["lr"] = config["lr"] * warmup_cosine(step, total, warmup)
-            optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(data.train.y[rows]))
-            loss.backward()
-            optimizer.step()
-            total_loss += float(loss) * len(rows)
-            step += 1
-        seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-        record = {"epoch": epoch + 1, "seconds": seconds, "cpu_seconds": cpu, "train_cross_entropy": total_loss / n,
-                  "validation_accuracy": accuracy(data.validation.x, data.validation.y)}
-        history.append(record)
+    def after_epoch(epoch, record):
+        record["validation_accuracy"] = torch_accuracy(twin, data.validation.x, data.validation.y)
         print(f"torch epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"), flush=True)
+
+    history = train_twin(twin, data, config, args.epochs, after_epoch=after_epoch)
     return {"name": f"PyTorch {torch.__version__} ViT (same protocol)", "command": "python -m benchmarks.exp_vit torch "
             + " ".join(sys.argv[2:]), "config": config, "epochs": args.epochs,
-            "test_accuracy": accuracy(data.test.x, data.test.y), "history": history}
+            "test_accuracy": torch_accuracy(twin, data.test.x, data.test.y), "history": history}
 
 
 def run_baseline(args, kind: str) -> dict:

@@ -237,3 +237,31 @@ def test_build_model_matches_the_cli_defaults():
     model = build_model("vit", {"dim": 8, "depth": 1, "heads": 2, "mlp_dim": 8}, DataInfo((1, 28, 28), 10),
                         np.random.default_rng(0))
     assert model.net.num_patches == 49 and model.shift == 2 and model.flip
+
+
+def test_the_pytorch_twin_of_benchmarks_exp_vit_follows_the_same_protocol(tmp_path):
+    """Same init, batches, augmentation draws, AdamW and learning rates: after three steps the PyTorch
+    weights equal those of `scratchgen train vit` to float32 rounding."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the peer this test compares with")
+    from benchmarks.exp_vit import torch_twin, train_twin
+
+    torch.set_num_threads(1)
+    out = str(tmp_path / "run")
+    assert main(["train", "vit", *TINY, "--epochs", "1", "--lr", "0.01", "--out", out]) == 0
+    ours, meta = load_model(os.path.join(out, "checkpoint.npz"))
+    data = sg.data.load_dataset("synthetic", seed=2)
+    initial = build_model("vit", {k: meta["config"][k] for k in ("patch", "dim", "depth", "heads", "mlp_dim", "lr")},
+                          DataInfo(tuple(data.image_shape), data.num_classes), np.random.default_rng(2))
+    twin = torch_twin(initial)
+    train_twin(twin, data, initial.config, epochs=1, seed=2, batch_size=50, max_batches=3)
+    theirs = {name: value.detach().numpy() for name, value in twin.state_dict().items()}
+    moved, e = 0.0, ours.net.dim
+    for name, value in ours.net.state_dict().items():
+        moved = max(moved, float(np.abs(value - initial.net.state_dict()[name]).max()))
+        mine = value
+        if name.endswith("in_proj_bias"):
+            # The key bias adds q.b_k to every score of a row: softmax does not see it, its true
+            # gradient is 0, and Adam turns each side's rounding noise (~1e-9) into steps of size lr.
+            mine, theirs[name] = np.delete(value, np.s_[e:2 * e]), np.delete(theirs[name], np.s_[e:2 * e])
+        np.testing.assert_allclose(theirs[name], mine, rtol=1e-3, atol=2e-5, err_msg=name)
+    assert moved > 1e-3  # the weights did move: the agreement is not that of two untrained copies
