@@ -236,7 +236,7 @@ def test_vit_on_stories_of_word_ids_says_why_it_cannot_tile_them(tmp_path, capsy
 def test_build_model_matches_the_cli_defaults():
     model = build_model("vit", {"dim": 8, "depth": 1, "heads": 2, "mlp_dim": 8}, DataInfo((1, 28, 28), 10),
                         np.random.default_rng(0))
-    assert model.net.num_patches == 49 and model.shift == 2 and model.flip
+    assert model.net.num_patches == 16 and model.shift == 2 and model.flip
 
 
 def test_the_pytorch_twin_of_benchmarks_exp_vit_follows_the_same_protocol(tmp_path):
