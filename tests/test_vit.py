@@ -230,7 +230,7 @@ def test_cli_eval_works_and_sample_says_a_classifier_does_not_sample(tmp_path, c
 
 def test_vit_on_stories_of_word_ids_says_why_it_cannot_tile_them(tmp_path, capsys):
     assert main(["train", "vit", "--dataset", "babi-1", "--out", str(tmp_path / "run"), "--no-progress"]) == 2
-    assert "image size 11x7 is not divisible by the patch size 4" in capsys.readouterr().err
+    assert "image size 11x7 is not divisible by the patch size 7" in capsys.readouterr().err
 
 
 def test_build_model_matches_the_cli_defaults():
