@@ -110,7 +110,7 @@ class VisionTransformer(nn.Module):
     forward(x): images (N, C, H, W) -> logits (N, K).
     """
 
-    def __init__(self, image_shape, num_classes: int, patch: int = 4, dim: int = 64, depth: int = 6, heads: int = 4,
+    def __init__(self, image_shape, num_classes: int, patch: int = 7, dim: int = 64, depth: int = 6, heads: int = 4,
                  mlp_dim: int = 128, rng=None, dtype=np.float32):
         super().__init__()
         check_patch_size(image_shape, patch, "VisionTransformer")
@@ -198,8 +198,8 @@ class ViT(SoftmaxClassifier):
 
     cli_name = "vit"
 
-    def __init__(self, image_shape, num_classes: int, patch: int = 4, dim: int = 64, depth: int = 6, heads: int = 4,
-                 mlp_dim: int = 128, lr: float = 1e-3, weight_decay: float = 0.05, warmup_epochs: float = 1.0,
+    def __init__(self, image_shape, num_classes: int, patch: int = 7, dim: int = 64, depth: int = 6, heads: int = 4,
+                 mlp_dim: int = 128, lr: float = 3e-3, weight_decay: float = 0.05, warmup_epochs: float = 2.0,
                  shift: int = 2, flip: bool = True, rng=None, dtype=np.float32):
         for name, value in (("lr", lr), ("weight_decay", weight_decay), ("warmup_epochs", warmup_epochs)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0) or (name == "lr" and value == 0):
