@@ -22,10 +22,10 @@ process), so the figure is the one a user gets. The MLP (784-256-10, ReLU) and L
 (``models/classifiers/lenet.py``) are trained through ``fit`` (the same loop), Adam 1e-3, batch
 128, no augmentation.
 
-    python -m benchmarks.exp_vit vit     [--epochs 40] [--backend numba] [--out runs/exp_vit]
-    python -m benchmarks.exp_vit torch   [--epochs 40]            # the PyTorch twin of the vit run
-    python -m benchmarks.exp_vit mlp     [--epochs 40]
-    python -m benchmarks.exp_vit lenet   [--epochs 40]
+    python -m benchmarks.exp_vit vit     [--epochs 18] [--backend numba] [--out runs/exp_vit]
+    python -m benchmarks.exp_vit torch   [--epochs 18]            # the PyTorch twin of the vit run
+    python -m benchmarks.exp_vit mlp     [--epochs 18]
+    python -m benchmarks.exp_vit lenet   [--epochs 18]
     python -m benchmarks.exp_vit speed   [--steps 20]             # time per step: numpy, numba, PyTorch
     python -m benchmarks.exp_vit report                           # the table of every part run so far
 
@@ -328,7 +328,7 @@ def report(out: str) -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.exp_vit", description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=("vit", "torch", "mlp", "lenet", "speed", "report"))
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=18)
     parser.add_argument("--backend", default="numba")
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--train-size", type=int, default=None, help="only the first N training images (quick checks)")

@@ -230,13 +230,13 @@ def test_cli_eval_works_and_sample_says_a_classifier_does_not_sample(tmp_path, c
 
 def test_vit_on_stories_of_word_ids_says_why_it_cannot_tile_them(tmp_path, capsys):
     assert main(["train", "vit", "--dataset", "babi-1", "--out", str(tmp_path / "run"), "--no-progress"]) == 2
-    assert "image size 11x7 is not divisible by the patch size 7" in capsys.readouterr().err
+    assert "image size 11x7 is not divisible by the patch size 4" in capsys.readouterr().err
 
 
 def test_build_model_matches_the_cli_defaults():
     model = build_model("vit", {"dim": 8, "depth": 1, "heads": 2, "mlp_dim": 8}, DataInfo((1, 28, 28), 10),
                         np.random.default_rng(0))
-    assert model.net.num_patches == 16 and model.shift == 2 and model.flip
+    assert model.net.num_patches == 49 and model.shift == 2 and model.flip
 
 
 def test_the_pytorch_twin_of_benchmarks_exp_vit_follows_the_same_protocol(tmp_path):
