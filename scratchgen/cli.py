@@ -138,7 +138,7 @@ def _add_train_parser(subparsers) -> None:
         # from the checkpoint, and one they gave is compared with it.
         parser.add_argument("--dataset", default=None, help=f"default: {spec.training.get('dataset', 'digits')}; images: digits, "
                             "mnist, fashion-mnist, synthetic or an IDX directory; text: wordnet-pairs, wordnet-stream, "
-                            "wordnet-definitions, or pairs:FILE, stream:FILE, labelled:FILE")
+                            "wordnet-definitions, or pairs:FILE, stream:FILE, labelled:FILE; stories: babi-1..3")
         parser.add_argument("--data-root", default=None, help="where named datasets are looked for (default: $SCRATCHGEN_DATA)")
         parser.add_argument("--download", action="store_true", help="download the dataset if it is not found locally")
         parser.add_argument("--backend", default=None, help="numpy, numba, numba-cuda or cupy (default: $SCRATCHGEN_BACKEND or numpy)")
@@ -337,11 +337,14 @@ def command_sample(args) -> int:
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "samples.png")
     if os.path.isdir(out):
         raise ValueError(f"--out {out}: is a directory; give the path of a {'text' if text else 'PNG'} file")
-    model, _ = load_model(args.checkpoint)
+    model, meta = load_model(args.checkpoint)
     if getattr(model, "sample_kind", "images") == "text":
         return _sample_text(model, args)
     if text:
         raise ValueError(f"--prompt / --temperature: {args.checkpoint} holds an image model ({model.cli_name!r})")
+    if not callable(getattr(model, "sample", None)):
+        raise ValueError(f"{args.checkpoint}: {meta['model']!r} is a classifier, not a generative model: it has no "
+                         f"samples to draw; `scratchgen eval {args.checkpoint}` reports its accuracy")
     images = np.asarray(model.sample(args.n, np.random.default_rng(args.seed)))
     if not bool(np.isfinite(images).all()):
         print(f"scratchgen sample: the model produced non-finite pixels; {out} was not written", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 ``scratchgen train MODEL`` and ``model.fit(x)`` both end here, in ``Trainer.fit``::
 
+    model.prepare(x_train, y_train)                            # fresh runs only: data-dependent init
+    model.plan_training(epochs, batches_per_epoch)             # also on resume: for lr schedules
     for epoch in epochs:
         order = permutation(seed, epoch)                       # a function of (seed, epoch)
         for batch in order:
@@ -165,6 +167,7 @@ class Trainer:
         with _output_lock(options.out_dir), _deferred_interrupts() as interrupt:
             if not self.resumed and self.step == 0:
                 self.model.prepare(self._prepare_data(), self.data.train.y)
+            self.model.plan_training(options.epochs, self.batches_per_epoch)
             try:
                 while self.epoch < options.epochs:
                     self._run_epoch(interrupt)

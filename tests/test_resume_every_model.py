@@ -38,6 +38,8 @@ TIMING = ("seconds", "examples_per_second")
 
 def dataset(name, folder):
     """``--dataset`` for model ``name``: synthetic images, or a tiny text file of the kind it reads."""
+    if name == "memnet":
+        return "babi-1"  # generated stories (scratchgen/data/babi.py): no file needed
     if name not in TEXT:
         return "synthetic"
     kind, filename, text = TEXT[name]

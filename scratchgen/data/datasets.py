@@ -8,6 +8,7 @@ Names (``DATASET_NAMES``):
     mnist           LeCun, Cortes & Burges' 28x28 handwritten digits, IDX files.
     fashion-mnist   Zalando's 28x28 clothing images, same IDX layout (Debian: dataset-fashion-mnist).
     <a directory>   any directory of IDX files named like MNIST's (see ``find_idx_files``).
+    babi-1..3       generated bAbI-style stories and questions (``babi.py``): word ids, not images.
 
 Where named IDX datasets are looked for, in order (the first directory with the full train +
 test set wins; failing that, the first with at least one images/labels pair):
@@ -44,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ..optional import require
+from .babi import BABI_DATASETS, load_babi
 from .download import DATA_ENV, default_data_root, download_dataset, mirrors_for
 from .idx import DataFileError, read_idx
 from .splits import DatasetSplits, Split, train_val_test_split
@@ -384,12 +386,15 @@ def load_dataset(name_or_path="digits", root=None, seed: int = 0, val_fraction: 
         return _load_idx_directory(directory.name, directory, seed, val_fraction, test_fraction, class_names)
 
     name = _canonical_name(str(name_or_path))
+    if name in BABI_DATASETS:  # generated stories, not images: word ids (see babi.py)
+        return load_babi(name, seed=seed, num_questions=1000 if num_examples is None else num_examples,
+                         val_fraction=0.1 if val_fraction is None else val_fraction)
     if name not in DATASET_NAMES:
         raise ValueError(f"load_dataset: unknown dataset {name_or_path!r}; valid names: "
-                         f"{', '.join(DATASET_NAMES + TEXT_DATASET_NAMES)} (or the path of a directory of IDX files, "
-                         f"or pairs:FILE / stream:FILE / labelled:FILE for a text file)")
+                         f"{', '.join(DATASET_NAMES + TEXT_DATASET_NAMES + BABI_DATASETS)} (or the path of a directory of "
+                         f"IDX files, or pairs:FILE / stream:FILE / labelled:FILE for a text file)")
     if num_examples is not None and name != "synthetic":
-        raise ValueError(f"load_dataset: num_examples applies only to 'synthetic', not {name!r}")
+        raise ValueError(f"load_dataset: num_examples applies only to 'synthetic' and the babi tasks, not {name!r}")
 
     if name == "digits":
         return _load_digits(seed, val_fraction, test_fraction)

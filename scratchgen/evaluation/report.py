@@ -96,7 +96,9 @@ def full_evaluation(model, data, rng: np.random.Generator, quick: bool = False,
 
 
 def _overrides(model, method: str) -> bool:
-    return getattr(type(model), method, None) is not getattr(GenerativeModel, method)
+    """Whether the model implements ``method`` itself (a classifier, no GenerativeModel, has none at all)."""
+    own = getattr(type(model), method, None)
+    return own is not None and own is not getattr(GenerativeModel, method)
 
 
 def _can_sample_images(model) -> bool:

@@ -13,7 +13,8 @@
                      nets, the fully connected Boltzmann machine
     classifiers/     discriminative models p(y | x), trained by the same loop
     classical/       naive Bayes (counting) and the Gaussian mixture (EM): generative, no gradients
-    attention/       transformers on text: BERT (pretraining, fine-tuning), a causal language model
+    attention/       transformers on text (BERT pretraining and fine-tuning, a causal language
+                     model) and on images (ViT); end-to-end memory networks
 
 Importing a family registers its models' CLI names (``scratchgen train MODEL``); every model class
 is also here by name: ``from scratchgen.models import BernoulliRBM, VAE``.

@@ -12,6 +12,7 @@ The one training loop (``scratchgen/training.py``) then does, for every model al
 was started by ``scratchgen train vae`` or by ``model.fit(x)``::
 
     model.prepare(x_train, y_train)                # data-dependent initialisation (RBM biases, a frozen classifier, ...)
+    model.plan_training(epochs, steps_per_epoch)   # how long the run is (learning-rate schedules)
     for epoch ...:
         for x, y in batches:                       # x: (N, C, H, W) float32 in [0, 1], y: (N,) int64
             losses = model.train_step(x, y, rng)   # forward, backward, optimiser step(s); floats out
@@ -48,7 +49,7 @@ __all__ = ["DataInfo", "Model", "GenerativeModel", "ModelSpec", "MODEL_REGISTRY"
 # Options the training loop reads; a model's registered defaults may set their default values.
 TRAINING_KEYS = ("epochs", "batch_size", "lr", "binarize")
 # Of those, the ones only the loop uses: they go to ModelSpec.training, not into the model's config
-# (with "dataset": the data a model trains on unless told otherwise, e.g. text for BERT).
+# (with "dataset": the data a model trains on unless told otherwise, e.g. text for BERT, babi-1 for memnet).
 LOOP_KEYS = ("epochs", "batch_size", "binarize", "dataset")
 
 
@@ -81,6 +82,14 @@ class Model(Module):
         x: (N, C, H, W) in [0, 1], as the model will see it on average (probabilities when the
         loop binarises each batch afresh); y: (N,) its labels (zeros when ``fit`` got none). What
         ``prepare`` sets must be saved in the state dict: a resumed run does not call it again.
+        """
+
+    def plan_training(self, epochs: int, steps_per_epoch: int) -> None:
+        """Told by the loop before the first step of every run, fresh or resumed: the run's length in
+        epochs and steps per epoch, all a learning-rate schedule needs. Default: nothing.
+
+        The step a schedule is at must come from saved state (an optimiser's step count), so that a
+        resumed run takes the same rates as an uninterrupted one.
         """
 
     def train_step(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Dict[str, float]:
@@ -203,7 +212,7 @@ def register_model(name: str, family: str, description: str, defaults: Optional[
     """Decorator registering ``build(config, data_info, rng)`` under CLI name ``name``.
 
     ``defaults`` may include the loop's settings a model trains best with (``epochs``, ``batch_size``,
-    ``binarize``): they become ``ModelSpec.training`` (what ``scratchgen train`` uses unless told
+    ``binarize``, ``dataset``): they become ``ModelSpec.training`` (what ``scratchgen train`` uses unless told
     otherwise), not part of the model's config, which nothing in the model would read.
     """
 

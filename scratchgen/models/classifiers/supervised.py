@@ -27,21 +27,25 @@ __all__ = ["SoftmaxClassifier"]
 class SoftmaxClassifier(Model):
     """net: a Module from inputs to logits (N, K). ``flatten``: feed (N, D) vectors (an MLP) instead of images.
 
-    optimizer: "adam" or "sgd" (with ``momentum``); ``lr`` its learning rate.
+    optimizer: "adam", "adamw" (decoupled ``weight_decay``) or "sgd" (with ``momentum``); ``lr`` its
+    learning rate.
     """
 
     cli_name = "classifier"
 
     def __init__(self, net: nn.Module, optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9,
-                 flatten: bool = False):
+                 flatten: bool = False, weight_decay: float = 0.0):
         super().__init__()
-        if optimizer not in ("adam", "sgd"):
-            raise ValueError(f"SoftmaxClassifier: optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+        if optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"SoftmaxClassifier: optimizer must be 'adam', 'adamw' or 'sgd', got {optimizer!r}")
         self.net, self.flatten = net, bool(flatten)
         parameters = net.parameters()
         self.dtype = parameters[0].dtype
-        self.optimizers = {"classifier": Adam(parameters, lr=lr) if optimizer == "adam"
-                           else SGD(parameters, lr=lr, momentum=momentum)}
+        if optimizer == "sgd":
+            chosen = SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        else:
+            chosen = Adam(parameters, lr=lr, weight_decay=weight_decay, decoupled=optimizer == "adamw")
+        self.optimizers = {"classifier": chosen}
 
     def inputs(self, x) -> Tensor:
         """x as the network takes it: (N, D) when ``flatten``, else as given; the model's dtype."""
