@@ -270,6 +270,7 @@ CASES: Dict[str, Callable] = {
     "softplus_backward": _grad_and(_unary(8.0)),
     "sigmoid_bce_with_logits_forward": _bce,
     "sigmoid_bce_with_logits_backward": _grad_and(_bce),
+    "sigmoid_bce_with_logits_reduced": lambda rng, dt, dim: _bce(rng, dt, dim) + (dim(1, 5),),
     "gaussian_kl_standard_forward": _two_normal,
     "gaussian_kl_standard_backward": _grad_and(_two_normal),
     "gaussian_kl_forward": _four_normal,

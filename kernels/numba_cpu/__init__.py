@@ -15,6 +15,10 @@ loops under ``PARALLEL_MIN`` elements run on the calling thread only.
 """
 from __future__ import annotations
 
+from . import _cache
+
+_cache.configure()  # before Numba is imported and before any kernel is decorated (see _cache.py)
+
 try:
     import numba
 except ImportError as error:  # pragma: no cover - exercised by monkeypatching in the tests
