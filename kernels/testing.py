@@ -110,6 +110,16 @@ def _contractive_backward(rng, dt, dim):
     return _normal(rng, dt, x.shape[0]), x, weight, hidden
 
 
+def _contractive_codes_forward(rng, dt, dim):
+    n, v, h = dim(1, 5), dim(1, 9), dim(1, 6)
+    return _uniform(rng, dt, n, h), _normal(rng, dt, h, v) * dt.type(0.5)
+
+
+def _contractive_codes_backward(rng, dt, dim):
+    hidden, weight = _contractive_codes_forward(rng, dt, dim)
+    return _normal(rng, dt, hidden.shape[0]), hidden, weight, (weight * weight).sum(axis=1), (bool(dim(0, 1)), True)
+
+
 def _binary(rng, dt, *shape):
     return (rng.random(shape) < 0.5).astype(dt)
 
@@ -231,6 +241,23 @@ def _masked_softmax_backward(rng, dt, dim):
     return _normal(rng, dt, *shape), y
 
 
+def _bias_activation_forward(rng, dt, dim):
+    n, o = dim(1, 5), dim(1, 9)
+    activation = ("relu", "sigmoid", "tanh", "leaky_relu")[dim(0, 3)]
+    bias = _normal(rng, dt, o) if dim(0, 1) else None
+    y = _away_from_zero(rng, dt, n, o) * dt.type(3)
+    if bias is not None:  # keep y + bias away from relu's kink too
+        y = y - bias
+    return y, bias, activation, 0.2
+
+
+def _bias_activation_backward(rng, dt, dim):
+    n, o = dim(1, 5), dim(1, 9)
+    activation = ("relu", "sigmoid", "tanh", "leaky_relu")[dim(0, 3)]
+    h = _uniform(rng, dt, n, o) if activation in ("sigmoid", "tanh") else _away_from_zero(rng, dt, n, o)
+    return _normal(rng, dt, n, o), h, activation, 0.2, bool(dim(0, 1))
+
+
 def _parameters(rng, dt, dim):
     count = dim(1, 3)
     return [_normal(rng, dt, dim(1, 6), dim(1, 5)) if i % 2 == 0 else _normal(rng, dt, dim(1, 7)) for i in range(count)]
@@ -279,6 +306,8 @@ CASES: Dict[str, Callable] = {
     "reparameterize_backward": _reparameterize_backward,
     "contractive_penalty_forward": _contractive_forward,
     "contractive_penalty_backward": _contractive_backward,
+    "contractive_penalty_codes_forward": _contractive_codes_forward,
+    "contractive_penalty_codes_backward": _contractive_codes_backward,
     "rbm_sample_hidden": _rbm_hidden,
     "rbm_sample_visible": _rbm_visible,
     "rbm_gibbs_step": _rbm_gibbs,
@@ -297,6 +326,8 @@ CASES: Dict[str, Callable] = {
     "gelu_tanh_backward": _grad_and(_unary(4.0)),
     "masked_softmax_forward": _masked_softmax_forward,
     "masked_softmax_backward": _masked_softmax_backward,
+    "bias_activation_forward": _bias_activation_forward,
+    "bias_activation_backward": _bias_activation_backward,
     "adam_update": _adam,
     "sgd_update": _sgd,
 }
@@ -329,6 +360,8 @@ def extreme_cases(dtype) -> Dict[str, Tuple]:
         "reparameterize_backward": (grad, high, zero),
         "contractive_penalty_forward": (x, weight, np.zeros(3, dt)),
         "contractive_penalty_backward": (_normal(rng, dt, 4), x, weight, saturated),
+        "contractive_penalty_codes_backward": (_normal(rng, dt, 4), saturated, weight,
+                                               np.full(3, np.inf, dt), (True, True)),
     }
 
 

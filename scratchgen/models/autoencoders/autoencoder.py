@@ -91,6 +91,9 @@ class Autoencoder(ImageModel):
     def encode(self, x) -> Tensor:
         """Codes h = f(x W_x^T + b_x): (N, H). x: images or (N, D) vectors (array or Tensor)."""
         x = x if isinstance(x, Tensor) else Tensor(self.as_flat(x))
+        activation = nn.layers.fused_activation(self.encoder_activation) if type(self.encoder) is nn.Linear else None
+        if activation is not None:  # one fused op: the same numbers (see ops.linear)
+            return self.encoder.forward(x, activation=activation, slope=getattr(self.encoder_activation, "slope", 0.01))
         return self.encoder_activation(self.encoder(x))
 
     def decode_logits(self, h: Tensor) -> Tensor:
