@@ -6,18 +6,24 @@ BackendUnavailableError with the install command). A kernel the backend does not
 or implements but keeps on NumPy because NumPy is faster (``scratchgen.backend.kernel_notes``),
 runs the NumPy reference: Numba CPU works on the same host arrays, so that costs no copy.
 
-Threads: ``NUMBA_NUM_THREADS`` (read when Numba is first imported) sets the pool size. On a
-2-core machine also set ``OPENBLAS_NUM_THREADS`` so that BLAS and Numba do not both spawn a
-thread per core; on a machine shared with other busy processes use one thread (a parallel
-loop then waits milliseconds for its second thread to get a core). Two size rules keep small
-inputs cheap (``_jit.py``): elementwise inputs under ``SMALL_INPUT`` elements go to NumPy, and
-loops under ``PARALLEL_MIN`` elements run on the calling thread only.
+Threads: ``NUMBA_NUM_THREADS`` (read when Numba is first imported) sets the pool size; training
+coordinates it with BLAS's (``scratchgen/threads.py``: by default one thread each on a machine
+with at most 2 cores, where two spinning pools slow each other down 10-20x), and idle OpenMP
+workers sleep (``OMP_WAIT_POLICY=PASSIVE`` unless set). Two size rules keep small inputs cheap
+(``_jit.py``): elementwise inputs under ``SMALL_INPUT`` elements go to NumPy, and loops under
+``PARALLEL_MIN`` elements run their serial version on the calling thread.
 """
 from __future__ import annotations
 
 from . import _cache
 
 _cache.configure()  # before Numba is imported and before any kernel is decorated (see _cache.py)
+
+import os  # noqa: E402
+
+# Idle OpenMP workers sleep instead of spinning against BLAS's threads (scratchgen/threads.py).
+# libgomp reads it when it starts, at the first parallel loop: this is early enough.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     import numba
@@ -53,4 +59,4 @@ def info() -> str:
     except ValueError:
         layer = f"{numba.config.THREADING_LAYER} (picked at the first parallel call)"
     return (f"numba {numba.__version__}, llvmlite {llvmlite.__version__}, "
-            f"{numba.get_num_threads()} thread(s) (NUMBA_NUM_THREADS), threading layer {layer}")
+            f"{numba.get_num_threads()} thread(s) (NUMBA_NUM_THREADS), threading layer {layer}; {_cache.describe()}")
