@@ -140,6 +140,11 @@ def _rbm_gibbs(rng, dt, dim):
             _uniform(rng, dt, n, h), _uniform(rng, dt, n, v))
 
 
+def _rbm_pcd_hidden(rng, dt, dim):
+    n, m, v, h = dim(1, 5), dim(1, 4), dim(1, 9), dim(1, 6)
+    return _binary(rng, dt, n, v), _binary(rng, dt, m, v), _normal(rng, dt, v, h), _normal(rng, dt, h), _uniform(rng, dt, m, h)
+
+
 def _rbm_statistics(rng, dt, dim):
     n, m, v, h = dim(1, 5), dim(1, 4), dim(1, 9), dim(1, 6)
     return _binary(rng, dt, n, v), _uniform(rng, dt, n, h), _binary(rng, dt, m, v), _uniform(rng, dt, m, h)
@@ -311,6 +316,7 @@ CASES: Dict[str, Callable] = {
     "rbm_sample_hidden": _rbm_hidden,
     "rbm_sample_visible": _rbm_visible,
     "rbm_gibbs_step": _rbm_gibbs,
+    "rbm_pcd_hidden": _rbm_pcd_hidden,
     "rbm_cd_statistics": _rbm_statistics,
     "im2col": _im2col,
     "col2im": _col2im,
@@ -423,7 +429,7 @@ def compare(name: str, got, expected, dtype, args=None, expected_args=None, floo
     if len(got_leaves) != len(expected_leaves):
         raise AssertionError(f"{name}: {len(got_leaves)} outputs, reference has {len(expected_leaves)}")
     samples = {"rbm_sample_hidden": [(1, 0, 3)], "rbm_sample_visible": [(1, 0, 3)],
-               "rbm_gibbs_step": [(1, 0, 4), (3, 2, 5)]}.get(name, [])
+               "rbm_gibbs_step": [(1, 0, 4), (3, 2, 5)], "rbm_pcd_hidden": [(2, 1, 4)]}.get(name, [])
     sample_slots = {s for s, _, _ in samples}
     for index, (a, b) in enumerate(zip(got_leaves, expected_leaves)):
         if (a is None) != (b is None):

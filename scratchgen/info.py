@@ -37,6 +37,9 @@ def describe(kernels: bool = False) -> str:
     lines.extend(f"  {line}" for line in device.describe_devices())
     lines.append("threads:")
     lines.extend(f"  {line}" for line in thread_settings())
+    from .memory import allocator_settings
+
+    lines.append(f"memory: {allocator_settings()}")
     if kernels:
         lines.append(backend.format_kernel_table())
     else:
