@@ -185,6 +185,35 @@ def _conv_from_columns(rng, dt, dim):
     return _normal(rng, dt, c, n * h * w), bias, (n, c, h, w), False
 
 
+def _winograd_geometry(dim):
+    n, c, h, w, p = dim(1, 2), dim(1, 3), dim(1, 6), dim(1, 6), dim(0, 2)
+    h, w = max(h, 3 - 2 * p), max(w, 3 - 2 * p)
+    from scratchgen.ops.conv_winograd import tiles
+
+    return n, c, h, w, p, tiles(h, p), tiles(w, p)
+
+
+def _winograd_input(rng, dt, dim):
+    n, c, h, w, p, th, tw = _winograd_geometry(dim)
+    return _normal(rng, dt, n, c, h, w), p, th, tw
+
+
+def _winograd_output(rng, dt, dim):
+    n, c, h, w, p, th, tw = _winograd_geometry(dim)
+    bias = _normal(rng, dt, c) if dim(0, 1) else None
+    return _normal(rng, dt, 16, n * th * tw, c), bias, (n, c, h + 2 * p - 2, w + 2 * p - 2)
+
+
+def _winograd_output_adjoint(rng, dt, dim):
+    n, c, h, w, p, th, tw = _winograd_geometry(dim)
+    return (_normal(rng, dt, n, c, h + 2 * p - 2, w + 2 * p - 2),)
+
+
+def _winograd_input_adjoint(rng, dt, dim):
+    n, c, h, w, p, th, tw = _winograd_geometry(dim)
+    return _normal(rng, dt, 16, n * th * tw, c), (n, c, h, w), p
+
+
 def _batch_norm_forward(rng, dt, dim):
     n, c, length = dim(2, 5), dim(1, 4), dim(1, 5)
     training = bool(dim(0, 1))
@@ -287,7 +316,7 @@ def _sgd(rng, dt, dim):
 
 # Kernels that return a decision, not arrays: each backend answers for itself and no result depends
 # on the answer (conv's column order: the same products in another order), so there is no parity.
-POLICIES = ("conv_batch_last",)
+POLICIES = ("conv_batch_last", "conv_algorithm")
 
 CASES: Dict[str, Callable] = {
     "sigmoid_forward": _unary(8.0),
@@ -322,6 +351,10 @@ CASES: Dict[str, Callable] = {
     "col2im": _col2im,
     "conv_to_columns": _conv_to_columns,
     "conv_from_columns": _conv_from_columns,
+    "winograd_input": _winograd_input,
+    "winograd_output": _winograd_output,
+    "winograd_output_adjoint": _winograd_output_adjoint,
+    "winograd_input_adjoint": _winograd_input_adjoint,
     "batch_norm_forward": _batch_norm_forward,
     "batch_norm_backward": _batch_norm_backward,
     "layer_norm_forward": _layer_norm_forward,
