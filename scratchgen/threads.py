@@ -27,10 +27,11 @@ So ``Trainer.fit`` (``scratchgen train`` and every model's ``fit``) runs under `
 
 The limits hold for the training loop only (``threadpoolctl`` sets BLAS's and restores it after;
 Numba's is per calling thread). Without threadpoolctl installed BLAS cannot be resized once NumPy
-has loaded it, and ``describe()`` says so. In addition, loading the numba backend sets
-``OMP_WAIT_POLICY=PASSIVE`` unless the user set it: libgomp's idle workers then sleep at once
-instead of spinning against BLAS's threads (a parallel loop pays ~10-20 us to wake them, and runs
-only on arrays large enough for that not to matter).
+has loaded it, and ``describe()`` says so. In addition, loading the numba backend starts Numba's
+OpenMP threading layer with ``OMP_WAIT_POLICY=PASSIVE`` unless the user set that variable (and
+removes it again, so that other libraries and processes see the user's environment): Numba's
+idle workers then sleep at once instead of spinning against BLAS's threads (a parallel loop pays
+~10-20 us to wake them, and runs only on arrays large enough for that not to matter).
 
 ``scratchgen info`` prints ``describe()``: what each pool really uses, and where that came from.
 """
@@ -141,6 +142,12 @@ def describe() -> List[str]:
             layer = f"{numba.config.THREADING_LAYER}, chosen at the first parallel loop"
         lines.append(f"now (outside training): numba {numba.get_num_threads()} thread(s) of {numba.config.NUMBA_NUM_THREADS} "
                      f"(layer {layer}; loops under 262,144 elements always run on one thread)")
-    lines.append(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')} "
-                 "(PASSIVE: idle OpenMP workers sleep instead of spinning; the numba backend sets it unless you did)")
+    numba_backend = sys.modules.get("scratchgen.kernels.numba_cpu")
+    if os.environ.get("OMP_WAIT_POLICY"):
+        lines.append(f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} (yours)")
+    elif numba_backend is not None and getattr(numba_backend, "PASSIVE_WAIT", False):
+        lines.append("Numba's OpenMP workers wait passively (OMP_WAIT_POLICY=PASSIVE for its threading layer only): "
+                     "idle, they sleep instead of spinning against BLAS's threads")
+    else:
+        lines.append("OMP_WAIT_POLICY unset (the numba backend makes its own OpenMP workers wait passively when it loads)")
     return lines

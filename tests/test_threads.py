@@ -66,6 +66,7 @@ def test_fit_runs_under_the_policy(monkeypatch, no_user_settings):
 def test_info_says_what_is_in_force(monkeypatch, no_user_settings):
     from scratchgen import info
 
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     text = "\n".join(info.thread_settings())
     assert "set by you: none" in text and "thread(s) in each pool by default" in text
     assert "OMP_WAIT_POLICY" in text

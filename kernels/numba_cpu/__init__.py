@@ -19,11 +19,6 @@ from . import _cache
 
 _cache.configure()  # before Numba is imported and before any kernel is decorated (see _cache.py)
 
-import os  # noqa: E402
-
-# Idle OpenMP workers sleep instead of spinning against BLAS's threads (scratchgen/threads.py).
-# libgomp reads it when it starts, at the first parallel loop: this is early enough.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     import numba
@@ -31,6 +26,22 @@ except ImportError as error:  # pragma: no cover - exercised by monkeypatching i
     raise ImportError(f"the numba backend needs Numba, which is not installed ({error})") from error
 
 from scratchgen.backend import BackendUnavailableError
+
+import os  # noqa: E402
+
+# Idle OpenMP workers sleep instead of spinning against BLAS's threads (scratchgen/threads.py).
+# libgomp reads OMP_WAIT_POLICY once, when Numba's threading layer loads it: so set it (unless the
+# user did), load the layer now, and take the variable out again, so that libraries and processes
+# started later (PyTorch's own OpenMP, a benchmark's peer) see the environment the user gave.
+PASSIVE_WAIT = "OMP_WAIT_POLICY" not in os.environ
+if PASSIVE_WAIT:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        numba.get_num_threads()  # starts the threading layer (libgomp reads the variable here)
+    except Exception:  # no usable threading layer: parallel loops will say so when they run
+        PASSIVE_WAIT = False
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
 
 from . import activations, attention, conv, divergences, losses, normalization, optim, rbm  # noqa: F401,E402  (register)
 
