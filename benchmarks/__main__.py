@@ -32,7 +32,8 @@ from typing import Dict, List, Optional, Tuple
 from . import harness
 
 SUITES = ("ops", "kernels", "models")
-MODEL_MODULES = (("benchmarks.bench_vae", "run"), ("benchmarks.bench_dcgan", "run"), ("benchmarks.bench_rbm", "run"))
+MODEL_MODULES = (("benchmarks.bench_vae", "run"), ("benchmarks.bench_dcgan", "run"), ("benchmarks.bench_rbm", "run"),
+                 ("benchmarks.bench_user_path", "run"))  # the CLI and fit in processes of their own, with memory
 KERNEL_MODULE = ("benchmarks.bench_kernels", "run_suite")
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 KNOWN_BACKENDS = ("numpy", "numba", "numba-cuda", "cupy")

@@ -78,6 +78,11 @@ def format_table(rows: Sequence[Dict]) -> str:
             flags.append("peer skipped")
         if row.get("extra", {}).get("x_gemm_bound") is not None:
             flags.append(f"{row['extra']['x_gemm_bound']:.2f}x GEMM bound")
+        if (row.get("extra") or {}).get("peak_rss_mb"):
+            extra = row["extra"]
+            flags.append(f"peak {_pair_mb(extra.get('peak_rss_mb'), extra.get('peer_peak_rss_mb'))} MB")
+        if (row.get("extra") or {}).get("over_numpy_s") is not None:
+            flags.append(f"+{row['extra']['over_numpy_s']:.2f} s over numpy")
         lines.append((row["suite"], row["name"], str(row.get("size") or ""), row.get("backend") or "",
                       "gpu" if row.get("device", "cpu") != "cpu" else str(row.get("threads") or ""),
                       format_seconds(row["median_s"]), iqr, format_seconds(row.get("first_call_s")), row.get("peer") or "-",
@@ -146,6 +151,7 @@ def _suite_markdown(rows: Sequence[Dict]) -> List[str]:
     # On a busy machine, the 1-thread CPU-time ratio next to the wall-time one (see harness).
     with_cpu_ratio = any((r.get("extra") or {}).get("contended") and r.get("threads") == 1 for r in rows)
     with_metrics = any(r.get("metrics") for r in rows)
+    with_memory = any((r.get("extra") or {}).get("peak_rss_mb") for r in rows)
     groups: "OrderedDict[tuple, Dict[str, Dict]]" = OrderedDict()
     for r in rows:
         key = (r["name"], str(r.get("size") or ""), r.get("backend") or "", r.get("peer") or "", r.get("unit") or "")
@@ -157,6 +163,8 @@ def _suite_markdown(rows: Sequence[Dict]) -> List[str]:
             header += ["cpu-time ratio 1 thr"]
         if with_bound:
             header += [f"GEMM bound {label}", f"x bound {label}"]
+        if with_memory:
+            header += [f"peak MB {label} (ours / peer)", f"training MB {label} (ours / peer)"]
     header += ["peer"] + (["quality"] if with_metrics else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for (name, size, backend, peer, unit), by_label in groups.items():
@@ -165,7 +173,8 @@ def _suite_markdown(rows: Sequence[Dict]) -> List[str]:
             r = by_label.get(label)
             cpu_column = with_cpu_ratio and label == "1 thr"
             if r is None:
-                cells += ["", "", ""] + ([""] if cpu_column else []) + (["", ""] if with_bound else [])
+                cells += ["", "", ""] + ([""] if cpu_column else []) + (["", ""] if with_bound else []) \
+                    + (["", ""] if with_memory else [])
                 continue
             ratio = format_ratio(r.get("ratio")) + (NOISY_MARK if r.get("noisy") else "") + \
                 (CONTENDED_MARK if (r.get("extra") or {}).get("contended") else "")
@@ -175,6 +184,10 @@ def _suite_markdown(rows: Sequence[Dict]) -> List[str]:
             if with_bound:
                 extra = r.get("extra") or {}
                 cells += [format_seconds(extra.get("gemm_bound_s")), format_ratio(extra.get("x_gemm_bound"))]
+            if with_memory:
+                extra = r.get("extra") or {}
+                cells += [_pair_mb(extra.get("peak_rss_mb"), extra.get("peer_peak_rss_mb")),
+                          _pair_mb(extra.get("training_mb"), extra.get("peer_training_mb"))]
         first = by_label[labels[0]] if labels[0] in by_label else next(iter(by_label.values()))
         cells.append(peer or "-")
         if with_metrics:
@@ -185,6 +198,14 @@ def _suite_markdown(rows: Sequence[Dict]) -> List[str]:
             cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _pair_mb(ours, peer) -> str:
+    """'412 / 549 (0.75x)' megabytes, or what is known of it."""
+    if ours is None:
+        return "-"
+    text = f"{ours:.0f}" + (f" / {peer:.0f}" if peer else "")
+    return text + (f" ({ours / peer:.2f}x)" if peer else "")
 
 
 # ---- plots ------------------------------------------------------------------------------------

@@ -110,6 +110,16 @@ def _contractive_backward(rng, dt, dim):
     return _normal(rng, dt, x.shape[0]), x, weight, hidden
 
 
+def _contractive_codes_forward(rng, dt, dim):
+    n, v, h = dim(1, 5), dim(1, 9), dim(1, 6)
+    return _uniform(rng, dt, n, h), _normal(rng, dt, h, v) * dt.type(0.5)
+
+
+def _contractive_codes_backward(rng, dt, dim):
+    hidden, weight = _contractive_codes_forward(rng, dt, dim)
+    return _normal(rng, dt, hidden.shape[0]), hidden, weight, (weight * weight).sum(axis=1), (bool(dim(0, 1)), True)
+
+
 def _binary(rng, dt, *shape):
     return (rng.random(shape) < 0.5).astype(dt)
 
@@ -128,6 +138,11 @@ def _rbm_gibbs(rng, dt, dim):
     n, v, h = dim(1, 5), dim(1, 9), dim(1, 6)
     return (_binary(rng, dt, n, v), _normal(rng, dt, v, h), _normal(rng, dt, v), _normal(rng, dt, h),
             _uniform(rng, dt, n, h), _uniform(rng, dt, n, v))
+
+
+def _rbm_pcd_hidden(rng, dt, dim):
+    n, m, v, h = dim(1, 5), dim(1, 4), dim(1, 9), dim(1, 6)
+    return _binary(rng, dt, n, v), _binary(rng, dt, m, v), _normal(rng, dt, v, h), _normal(rng, dt, h), _uniform(rng, dt, m, h)
 
 
 def _rbm_statistics(rng, dt, dim):
@@ -168,6 +183,35 @@ def _conv_from_columns(rng, dt, dim):
     n, c, h, w = dim(1, 3), dim(1, 4), dim(1, 6), dim(1, 6)
     bias = _normal(rng, dt, c) if dim(0, 1) else None
     return _normal(rng, dt, c, n * h * w), bias, (n, c, h, w), False
+
+
+def _winograd_geometry(dim):
+    n, c, h, w, p = dim(1, 2), dim(1, 3), dim(1, 6), dim(1, 6), dim(0, 2)
+    h, w = max(h, 3 - 2 * p), max(w, 3 - 2 * p)
+    from scratchgen.ops.conv_winograd import tiles
+
+    return n, c, h, w, p, tiles(h, p), tiles(w, p)
+
+
+def _winograd_input(rng, dt, dim):
+    n, c, h, w, p, th, tw = _winograd_geometry(dim)
+    return _normal(rng, dt, n, c, h, w), p, th, tw
+
+
+def _winograd_output(rng, dt, dim):
+    n, c, h, w, p, th, tw = _winograd_geometry(dim)
+    bias = _normal(rng, dt, c) if dim(0, 1) else None
+    return _normal(rng, dt, 16, n * th * tw, c), bias, (n, c, h + 2 * p - 2, w + 2 * p - 2)
+
+
+def _winograd_output_adjoint(rng, dt, dim):
+    n, c, h, w, p, th, tw = _winograd_geometry(dim)
+    return (_normal(rng, dt, n, c, h + 2 * p - 2, w + 2 * p - 2),)
+
+
+def _winograd_input_adjoint(rng, dt, dim):
+    n, c, h, w, p, th, tw = _winograd_geometry(dim)
+    return _normal(rng, dt, 16, n * th * tw, c), (n, c, h, w), p
 
 
 def _batch_norm_forward(rng, dt, dim):
@@ -231,6 +275,23 @@ def _masked_softmax_backward(rng, dt, dim):
     return _normal(rng, dt, *shape), y
 
 
+def _bias_activation_forward(rng, dt, dim):
+    n, o = dim(1, 5), dim(1, 9)
+    activation = ("relu", "sigmoid", "tanh", "leaky_relu")[dim(0, 3)]
+    bias = _normal(rng, dt, o) if dim(0, 1) else None
+    y = _away_from_zero(rng, dt, n, o) * dt.type(3)
+    if bias is not None:  # keep y + bias away from relu's kink too
+        y = y - bias
+    return y, bias, activation, 0.2
+
+
+def _bias_activation_backward(rng, dt, dim):
+    n, o = dim(1, 5), dim(1, 9)
+    activation = ("relu", "sigmoid", "tanh", "leaky_relu")[dim(0, 3)]
+    h = _uniform(rng, dt, n, o) if activation in ("sigmoid", "tanh") else _away_from_zero(rng, dt, n, o)
+    return _normal(rng, dt, n, o), h, activation, 0.2, bool(dim(0, 1))
+
+
 def _parameters(rng, dt, dim):
     count = dim(1, 3)
     return [_normal(rng, dt, dim(1, 6), dim(1, 5)) if i % 2 == 0 else _normal(rng, dt, dim(1, 7)) for i in range(count)]
@@ -255,7 +316,7 @@ def _sgd(rng, dt, dim):
 
 # Kernels that return a decision, not arrays: each backend answers for itself and no result depends
 # on the answer (conv's column order: the same products in another order), so there is no parity.
-POLICIES = ("conv_batch_last",)
+POLICIES = ("conv_batch_last", "conv_algorithm")
 
 CASES: Dict[str, Callable] = {
     "sigmoid_forward": _unary(8.0),
@@ -270,6 +331,7 @@ CASES: Dict[str, Callable] = {
     "softplus_backward": _grad_and(_unary(8.0)),
     "sigmoid_bce_with_logits_forward": _bce,
     "sigmoid_bce_with_logits_backward": _grad_and(_bce),
+    "sigmoid_bce_with_logits_reduced": lambda rng, dt, dim: _bce(rng, dt, dim) + (dim(1, 5),),
     "gaussian_kl_standard_forward": _two_normal,
     "gaussian_kl_standard_backward": _grad_and(_two_normal),
     "gaussian_kl_forward": _four_normal,
@@ -278,14 +340,21 @@ CASES: Dict[str, Callable] = {
     "reparameterize_backward": _reparameterize_backward,
     "contractive_penalty_forward": _contractive_forward,
     "contractive_penalty_backward": _contractive_backward,
+    "contractive_penalty_codes_forward": _contractive_codes_forward,
+    "contractive_penalty_codes_backward": _contractive_codes_backward,
     "rbm_sample_hidden": _rbm_hidden,
     "rbm_sample_visible": _rbm_visible,
     "rbm_gibbs_step": _rbm_gibbs,
+    "rbm_pcd_hidden": _rbm_pcd_hidden,
     "rbm_cd_statistics": _rbm_statistics,
     "im2col": _im2col,
     "col2im": _col2im,
     "conv_to_columns": _conv_to_columns,
     "conv_from_columns": _conv_from_columns,
+    "winograd_input": _winograd_input,
+    "winograd_output": _winograd_output,
+    "winograd_output_adjoint": _winograd_output_adjoint,
+    "winograd_input_adjoint": _winograd_input_adjoint,
     "batch_norm_forward": _batch_norm_forward,
     "batch_norm_backward": _batch_norm_backward,
     "layer_norm_forward": _layer_norm_forward,
@@ -296,6 +365,8 @@ CASES: Dict[str, Callable] = {
     "gelu_tanh_backward": _grad_and(_unary(4.0)),
     "masked_softmax_forward": _masked_softmax_forward,
     "masked_softmax_backward": _masked_softmax_backward,
+    "bias_activation_forward": _bias_activation_forward,
+    "bias_activation_backward": _bias_activation_backward,
     "adam_update": _adam,
     "sgd_update": _sgd,
 }
@@ -328,6 +399,8 @@ def extreme_cases(dtype) -> Dict[str, Tuple]:
         "reparameterize_backward": (grad, high, zero),
         "contractive_penalty_forward": (x, weight, np.zeros(3, dt)),
         "contractive_penalty_backward": (_normal(rng, dt, 4), x, weight, saturated),
+        "contractive_penalty_codes_backward": (_normal(rng, dt, 4), saturated, weight,
+                                               np.full(3, np.inf, dt), (True, True)),
     }
 
 
@@ -389,7 +462,7 @@ def compare(name: str, got, expected, dtype, args=None, expected_args=None, floo
     if len(got_leaves) != len(expected_leaves):
         raise AssertionError(f"{name}: {len(got_leaves)} outputs, reference has {len(expected_leaves)}")
     samples = {"rbm_sample_hidden": [(1, 0, 3)], "rbm_sample_visible": [(1, 0, 3)],
-               "rbm_gibbs_step": [(1, 0, 4), (3, 2, 5)]}.get(name, [])
+               "rbm_gibbs_step": [(1, 0, 4), (3, 2, 5)], "rbm_pcd_hidden": [(2, 1, 4)]}.get(name, [])
     sample_slots = {s for s, _, _ in samples}
     for index, (a, b) in enumerate(zip(got_leaves, expected_leaves)):
         if (a is None) != (b is None):

@@ -19,7 +19,9 @@ switch - functions and classes only, never a module. Two deliberate gaps:
   sits above everything else in the layers of tests/test_layers.py).
 """
 from ._source import mount_source_kernels
+from .memory import configure_allocator
 
+configure_allocator()  # large arrays reused from the heap, not faulted in afresh every step (memory.py)
 mount_source_kernels()  # a source checkout's kernels/ folder is scratchgen.kernels (installed: in place)
 
 from . import ops  # noqa: E402  (registers every op's kernels and gradcheck cases)

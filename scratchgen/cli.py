@@ -321,11 +321,24 @@ def _train(args) -> int:
         trainer.fit()
     except TrainingInterrupted:
         return 130
+    # Training is over and everything is written: a Ctrl-C from here on (while printing the summary
+    # or while the interpreter shuts down) must not turn a finished run into an interrupted one, nor
+    # kill the process by the signal. Only as the program itself: main(argv) called from Python
+    # (tests, notebooks) keeps its Ctrl-C.
+    if _AS_PROGRAM:
+        _ignore_sigint()
     names = [os.path.relpath(path, out_dir) for path in trainer.written if not path.startswith(os.path.join(out_dir, "epochs"))]
     pictures = [n for n in names if n.endswith(".png")]
     files = [n for n in names if not n.endswith(".png")] + ([f"{len(pictures)} PNGs"] if pictures else [])
     print(f"wrote {', '.join(files)} in {out_dir}")
     return 0
+
+
+def _ignore_sigint() -> None:
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # ---- sample and eval -----------------------------------------------------------------------------------
@@ -442,6 +455,9 @@ COMMANDS = {"train": command_train, "sample": command_sample, "eval": command_ev
             "bench": command_bench, "info": command_info, "fill-mask": command_fill_mask}
 
 
+_AS_PROGRAM = False  # set by run(): we are the `scratchgen` process itself, not main(argv) inside Python
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # everything after `bench` belongs to python -m benchmarks, options first or not
@@ -481,10 +497,13 @@ def run() -> None:
 
     Once ``main`` has returned the work is done and written; a Ctrl-C that lands while the
     interpreter shuts down (joining threads, flushing files) would only print a traceback over a
-    finished run, so it is ignored from here on.
+    finished run, so it is ignored from here on (``train`` ignores it already once its files are
+    written, see ``command_train``).
     """
+    global _AS_PROGRAM
+    _AS_PROGRAM = True
     status = main()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _ignore_sigint()
     sys.exit(status)
 
 

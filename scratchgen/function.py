@@ -78,13 +78,30 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        arrays = tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
-        _check_float_dtypes(cls.name(), inputs)
-        needs_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
-        record = grad_mode.is_grad_enabled() and any(needs_grad)
+        arrays = []
+        needs_grad = []
+        float_dtype = None
+        mixed = False
+        for x in inputs:
+            if isinstance(x, Tensor):
+                data = x.data
+                arrays.append(data)
+                needs_grad.append(x.requires_grad)
+                if data.dtype.kind == "f":
+                    if float_dtype is None:
+                        float_dtype = data.dtype
+                    elif data.dtype != float_dtype:
+                        mixed = True
+            else:
+                arrays.append(x)
+                needs_grad.append(False)
+        if mixed:
+            _check_float_dtypes(cls.name(), inputs)
+        needs_grad = tuple(needs_grad)
+        record = grad_mode._grad_enabled and any(needs_grad)
         ctx = Context(needs_grad)
         output = cls.forward(ctx, *arrays, **params)
-        if grad_mode.is_anomaly_enabled():
+        if grad_mode._anomaly_mode:
             check_finite(output, cls.name(), "forward")
         result = Tensor(output, requires_grad=record)
         if record:

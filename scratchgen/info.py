@@ -15,25 +15,12 @@ __all__ = ["VERSION", "describe", "thread_settings", "datasets_found"]
 
 VERSION = "0.1.0"  # scratchgen.__version__
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-
 
 def thread_settings() -> List[str]:
-    """The thread counts in force: the environment, the BLAS pools NumPy loaded, Numba's pool."""
-    lines = ["environment: " + ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in THREAD_VARIABLES)]
-    try:
-        from threadpoolctl import threadpool_info
+    """The thread counts in force and where they come from (``scratchgen.threads.describe``)."""
+    from . import threads
 
-        for pool in threadpool_info():
-            lines.append(f"{pool.get('internal_api', pool.get('user_api'))}: {pool.get('num_threads')} threads "
-                         f"({os.path.basename(pool.get('filepath', ''))})")
-    except ImportError:
-        lines.append("BLAS pool: threadpoolctl not installed (pip install threadpoolctl shows it)")
-    if "numba" in sys.modules:
-        import numba
-
-        lines.append(f"numba: {numba.get_num_threads()} threads ({numba.config.THREADING_LAYER} layer)")
-    return lines
+    return threads.describe()
 
 
 def describe(kernels: bool = False) -> str:
@@ -50,6 +37,9 @@ def describe(kernels: bool = False) -> str:
     lines.extend(f"  {line}" for line in device.describe_devices())
     lines.append("threads:")
     lines.extend(f"  {line}" for line in thread_settings())
+    from .memory import allocator_settings
+
+    lines.append(f"memory: {allocator_settings()}")
     if kernels:
         lines.append(backend.format_kernel_table())
     else:

@@ -33,12 +33,16 @@ class Tensor:
     __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
-        if isinstance(data, Tensor):
-            data = data.data
-        if get_array_module(data) is np:
-            data = np.asarray(data, dtype=dtype)
-        elif dtype is not None:
-            data = data.astype(dtype, copy=False)
+        if type(data) is np.ndarray:  # the common case (every op output on the host): nothing to convert
+            if dtype is not None and data.dtype != dtype:
+                data = data.astype(dtype)
+        else:
+            if isinstance(data, Tensor):
+                data = data.data
+            if get_array_module(data) is np:
+                data = np.asarray(data, dtype=dtype)
+            elif dtype is not None:
+                data = data.astype(dtype, copy=False)
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"Tensor: only floating tensors can require grad, got dtype {data.dtype}")
         self.data = data
@@ -159,15 +163,24 @@ class Tensor:
                 raise ValueError(f"backward: grad has shape {grad.shape}, tensor has shape {self.shape}")
 
         order = _topological_order(self)
+        anomaly = grad_mode.is_anomaly_enabled()
         grads = {id(self): grad}
+        kept = {id(grad)}  # arrays that must not become a .grad as they are: the caller's, and each one handed out
         for tensor in reversed(order):
             g = grads.pop(id(tensor), None)
             if g is None:
                 continue
             node = tensor._node
             if node is None or tensor._retains_grad:
-                # A fresh array: ``g`` may be a read-only broadcast view or shared with another input.
-                tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+                if tensor.grad is not None:
+                    tensor.grad = tensor.grad + g
+                elif retain_graph or id(g) in kept or not _owns_memory(g):
+                    # A fresh array: ``g`` may be a read-only broadcast view, shared with another
+                    # input, or (retain_graph) an array an op keeps for the next backward.
+                    tensor.grad = g.copy()
+                else:
+                    tensor.grad = g  # an array the op's backward made for this gradient alone: no copy
+                    kept.add(id(g))
             if node is None:
                 continue
             if node.ctx is None:
@@ -186,10 +199,11 @@ class Tensor:
             for parent, parent_grad in zip(node.inputs, input_grads):
                 if not (isinstance(parent, Tensor) and parent.requires_grad) or parent_grad is None:
                     continue
-                parent_grad = unbroadcast(parent_grad, parent.shape)
-                if parent_grad.dtype != parent.dtype:
-                    parent_grad = parent_grad.astype(parent.dtype)
-                if grad_mode.is_anomaly_enabled():
+                if parent_grad.shape != parent.data.shape:
+                    parent_grad = unbroadcast(parent_grad, parent.data.shape)
+                if parent_grad.dtype != parent.data.dtype:
+                    parent_grad = parent_grad.astype(parent.data.dtype)
+                if anomaly:
                     check_finite(parent_grad, node.function.name(), "backward")
                 key = id(parent)
                 grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
@@ -304,6 +318,13 @@ def _ops():
     from . import ops
 
     return ops
+
+
+def _owns_memory(array) -> bool:
+    """True for a writable array that is not a view of another (NumPy or CuPy)."""
+    if getattr(array, "base", 0) is not None:
+        return False
+    return bool(getattr(getattr(array, "flags", None), "writeable", True))
 
 
 def _topological_order(root: Tensor):

@@ -55,6 +55,7 @@ from . import checkpoint as ckpt
 from .data import binarize
 from .optional import MissingOptionalPackage
 from .progress import ProgressBar
+from .threads import training_threads
 
 __all__ = ["TrainOptions", "Trainer", "TrainingInterrupted", "OutputDirectoryBusy", "check_losses"]
 
@@ -164,7 +165,7 @@ class Trainer:
     def fit(self) -> List[Dict]:
         """Train until ``options.epochs`` epochs are done; returns the per-epoch history."""
         options = self.options
-        with _output_lock(options.out_dir), _deferred_interrupts() as interrupt:
+        with _output_lock(options.out_dir), _deferred_interrupts() as interrupt, training_threads():
             if not self.resumed and self.step == 0:
                 self.model.prepare(self._prepare_data(), self.data.train.y)
             self.model.plan_training(options.epochs, self.batches_per_epoch)

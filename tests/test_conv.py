@@ -314,3 +314,40 @@ def test_matches_torch():
     sy.backward(g)
     for ours, theirs in ((sx, tx), (sw, tw), (sb, tb)):
         np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+# ---- Winograd F(2x2, 3x3): the same convolution, fewer products (scratchgen/ops/conv_winograd.py) ----
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 2e-6)], ids=["float64", "float32"])
+@pytest.mark.parametrize("shape, padding", [((2, 3, 6, 6), 1), ((2, 3, 7, 5), 1), ((1, 2, 5, 5), 0), ((2, 2, 4, 6), 2),
+                                            ((3, 16, 14, 14), 1)])
+def test_winograd_equals_im2col_forward_and_backward(dtype, tolerance, shape, padding):
+    from scratchgen.ops.conv import use_conv_algorithm
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = (rng.standard_normal((5, shape[1], 3, 3)) / 3).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    results = []
+    for algorithm in ("im2col", "winograd"):
+        tensors = [Tensor(a.copy(), requires_grad=True) for a in (x, w, b)]
+        with use_conv_algorithm(algorithm):
+            y = conv2d(*tensors, padding=padding)
+        y.backward(np.random.default_rng(1).standard_normal(y.shape).astype(dtype))
+        results.append([y.data] + [t.grad for t in tensors])
+    for got, expected in zip(results[1], results[0]):
+        assert got.dtype == dtype
+        assert np.abs(got - expected).max() <= tolerance * np.abs(expected).max()
+
+
+def test_numba_picks_winograd_for_wide_3x3_layers_only():
+    numba = pytest.importorskip("numba")  # noqa: F841
+    import scratchgen
+    from scratchgen.backend import kernel
+
+    with scratchgen.use_backend("numba"):
+        choose = kernel("conv_algorithm")
+        assert choose(32, 64, (3, 3), (1, 1), (1, 1)) == "winograd"
+        assert choose(1, 32, (3, 3), (1, 1), (1, 1)) == "im2col"  # one input channel: 16 GEMMs with K = 1
+        assert choose(64, 128, (4, 4), (2, 2), (1, 1)) == "im2col"
+        assert choose(32, 64, (3, 3), (2, 2), (1, 1)) == "im2col"
+    assert kernel("conv_algorithm")(32, 64, (3, 3), (1, 1), (1, 1)) == "im2col"  # numpy keeps the reference

@@ -281,3 +281,40 @@ def test_contractive_penalty_of_saturated_huge_weights_is_zero_not_nan():
     loss.backward()
     assert loss.item() == 0.0
     assert np.all(np.isfinite(w.grad)) and np.all(np.isfinite(b.grad))
+
+
+# ---- the penalty from the encoder's own codes (what ContractiveAutoencoder uses) ------------------
+@FAST
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.sampled_from(REDUCTIONS), SEEDS)
+def test_contractive_penalty_codes_equals_the_recomputing_op(n, v, h, reduction, seed):
+    """Same value, and through the encoder the same gradients for x, W and b (float64)."""
+    from scratchgen.ops import contractive_penalty_codes, linear, sigmoid
+
+    rng = np.random.default_rng(seed)
+    x, w, b = rng.standard_normal((n, v)), rng.standard_normal((h, v)), rng.standard_normal(h)
+    results = []
+    for codes in (False, True):
+        tx, tw, tb = (Tensor(a.copy(), requires_grad=True) for a in (x, w, b))
+        if codes:
+            loss = contractive_penalty_codes(sigmoid(linear(tx, tw, tb)), tw, reduction=reduction)
+        else:
+            loss = contractive_penalty(tx, tw, tb, reduction=reduction)
+        loss.backward(np.ones_like(loss.data))
+        results.append((loss.data, tx.grad, tw.grad, tb.grad))
+    for a, c in zip(*results):
+        np.testing.assert_allclose(a, c, rtol=1e-11, atol=1e-13)
+    gradcheck(lambda a, c, d: contractive_penalty_codes(sigmoid(linear(a, c, d)), c, reduction=reduction), [x, w, b])
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_contractive_penalty_codes_of_saturated_huge_weights_is_zero_not_nan():
+    from scratchgen.ops import contractive_penalty_codes, linear, sigmoid
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    w = Tensor(rng.standard_normal((3, 5)).astype(np.float32) * np.float32(1e20), requires_grad=True)
+    b = Tensor(np.zeros(3, np.float32), requires_grad=True)
+    loss = contractive_penalty_codes(sigmoid(linear(x, w, b)), w)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert np.all(np.isfinite(w.grad)) and np.all(np.isfinite(b.grad))

@@ -60,14 +60,31 @@ def test_numba_elementwise_kernels_accept_views_and_broadcasts():
 
 
 def test_small_parallel_loops_run_on_one_thread(monkeypatch):
-    """Below PARALLEL_MIN elements a prange loop must not wake the thread pool."""
+    """Below PARALLEL_MIN elements a prange loop runs its serial version and never touches the pool."""
     calls = []
     monkeypatch.setattr(_jit.numba, "get_num_threads", lambda: 2)
     monkeypatch.setattr(_jit.numba, "set_num_threads", calls.append)
+    from scratchgen.kernels.numba_cpu import activations
+
     x = np.linspace(-2, 2, 1000)
     out = backend.implementation("sigmoid_forward", "numba")(x)
     np.testing.assert_allclose(out, 1 / (1 + np.exp(-x)), rtol=1e-14)
-    assert calls == [1, 2]  # one thread for the call, then the pool size restored
+    assert calls == []
+    assert activations._sigmoid_forward._serial is not None  # the serial version ran
+
+
+def test_large_loops_use_the_parallel_version(monkeypatch):
+    from scratchgen.kernels.numba_cpu import activations
+
+    loop = activations._relu_forward
+    monkeypatch.setattr(_jit, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(_jit.numba, "get_num_threads", lambda: 2)
+    used = []
+    monkeypatch.setattr(type(loop), "dispatcher", property(lambda self: used.append(1) or self.serial))
+    x = np.linspace(-2, 2, 100)
+    out = np.empty_like(x)
+    loop(x, out)
+    assert used == [1] and np.array_equal(out, np.maximum(x, 0))
 
 
 def test_small_inputs_go_to_the_reference(monkeypatch):

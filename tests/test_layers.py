@@ -3,7 +3,7 @@
 Every import statement counts, also the ones inside functions. The layers, bottom to top
 (docs/architecture.md draws them):
 
-    0  foundation     backend device info data/ plots progress metrics
+    0  foundation     backend device info threads memory data/ plots progress metrics
     1  autograd       grad_mode tensor function gradcheck viz
     2  ops            ops/                (every op: NumPy reference kernel, backward, gradcheck case)
     3  nn, optim      nn/ optim
@@ -27,7 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 LAYERS = [
     ("scratchgen.backend", "scratchgen.device", "scratchgen.info", "scratchgen.data", "scratchgen.plots",
-     "scratchgen.progress", "scratchgen.metrics", "scratchgen._source", "scratchgen.optional"),
+     "scratchgen.progress", "scratchgen.metrics", "scratchgen._source", "scratchgen.optional", "scratchgen.threads",
+     "scratchgen.memory"),
     ("scratchgen.grad_mode", "scratchgen.tensor", "scratchgen.function", "scratchgen.gradcheck", "scratchgen.viz"),
     ("scratchgen.ops",),
     ("scratchgen.nn", "scratchgen.optim"),

@@ -6,14 +6,19 @@ BackendUnavailableError with the install command). A kernel the backend does not
 or implements but keeps on NumPy because NumPy is faster (``scratchgen.backend.kernel_notes``),
 runs the NumPy reference: Numba CPU works on the same host arrays, so that costs no copy.
 
-Threads: ``NUMBA_NUM_THREADS`` (read when Numba is first imported) sets the pool size. On a
-2-core machine also set ``OPENBLAS_NUM_THREADS`` so that BLAS and Numba do not both spawn a
-thread per core; on a machine shared with other busy processes use one thread (a parallel
-loop then waits milliseconds for its second thread to get a core). Two size rules keep small
-inputs cheap (``_jit.py``): elementwise inputs under ``SMALL_INPUT`` elements go to NumPy, and
-loops under ``PARALLEL_MIN`` elements run on the calling thread only.
+Threads: ``NUMBA_NUM_THREADS`` (read when Numba is first imported) sets the pool size; training
+coordinates it with BLAS's (``scratchgen/threads.py``: by default one thread each on a machine
+with at most 2 cores, where two spinning pools slow each other down 10-20x), and idle OpenMP
+workers sleep (``OMP_WAIT_POLICY=PASSIVE`` unless set). Two size rules keep small inputs cheap
+(``_jit.py``): elementwise inputs under ``SMALL_INPUT`` elements go to NumPy, and loops under
+``PARALLEL_MIN`` elements run their serial version on the calling thread.
 """
 from __future__ import annotations
+
+from . import _cache
+
+_cache.configure()  # before Numba is imported and before any kernel is decorated (see _cache.py)
+
 
 try:
     import numba
@@ -21,6 +26,22 @@ except ImportError as error:  # pragma: no cover - exercised by monkeypatching i
     raise ImportError(f"the numba backend needs Numba, which is not installed ({error})") from error
 
 from scratchgen.backend import BackendUnavailableError
+
+import os  # noqa: E402
+
+# Idle OpenMP workers sleep instead of spinning against BLAS's threads (scratchgen/threads.py).
+# libgomp reads OMP_WAIT_POLICY once, when Numba's threading layer loads it: so set it (unless the
+# user did), load the layer now, and take the variable out again, so that libraries and processes
+# started later (PyTorch's own OpenMP, a benchmark's peer) see the environment the user gave.
+PASSIVE_WAIT = "OMP_WAIT_POLICY" not in os.environ
+if PASSIVE_WAIT:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        numba.get_num_threads()  # starts the threading layer (libgomp reads the variable here)
+    except Exception:  # no usable threading layer: parallel loops will say so when they run
+        PASSIVE_WAIT = False
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
 
 from . import activations, attention, conv, divergences, losses, normalization, optim, rbm  # noqa: F401,E402  (register)
 
@@ -49,4 +70,4 @@ def info() -> str:
     except ValueError:
         layer = f"{numba.config.THREADING_LAYER} (picked at the first parallel call)"
     return (f"numba {numba.__version__}, llvmlite {llvmlite.__version__}, "
-            f"{numba.get_num_threads()} thread(s) (NUMBA_NUM_THREADS), threading layer {layer}")
+            f"{numba.get_num_threads()} thread(s) (NUMBA_NUM_THREADS), threading layer {layer}; {_cache.describe()}")

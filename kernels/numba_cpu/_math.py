@@ -41,8 +41,9 @@ instead of two, GELU 20% faster): its rounding then costs up to z^2 ulp in erfc'
 where GELU's outputs are below 1e-14. ``normal_cdf``, ``normal_pdf`` and the GELU functions (exact and tanh forms, and
 their derivatives) are built on it, with their constants in the argument's precision.
 
-Caution when editing: Numba's on-disk cache checks only the kernel's own source file, not
-this one; delete ``kernels/numba_cpu/__pycache__`` after changing anything here.
+Numba's on-disk cache checks only the timestamp of a kernel's own source file, not of this
+one: ``_jit.py`` therefore puts a hash of this file into every cached kernel's name, so that an
+edit here recompiles every loop that inlines it.
 """
 from __future__ import annotations
 

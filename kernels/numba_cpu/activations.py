@@ -17,11 +17,12 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from scratchgen.backend import register_kernel
+from scratchgen.backend import kernel, register_kernel
 from scratchgen.ops import activations as reference
+from scratchgen.ops import linalg as linalg_reference
 
 from . import _math
-from ._jit import jit, run_elementwise
+from ._jit import host_float_arrays, jit, run_elementwise
 
 TWO = np.float32(2)  # a float32 constant keeps float32 loops in float32 (and float64 ones in float64)
 
@@ -118,6 +119,74 @@ def _gelu_tanh_forward(x, out):
 def _gelu_tanh_backward(grad, x, out):
     for i in prange(grad.size):
         out[i] = grad[i] * _math.gelu_tanh_grad(x[i])
+
+
+# ---- a Linear layer's bias and activation, fused (scratchgen/ops/linalg.py) -------------------
+RELU, SIGMOID, TANH, LEAKY_RELU, IDENTITY = 1, 2, 3, 4, 0
+_KINDS = {"relu": RELU, "sigmoid": SIGMOID, "tanh": TANH, "leaky_relu": LEAKY_RELU}
+
+
+@jit(fma=True)
+def _bias_activation(y, bias, has_bias, kind, slope):
+    """y (N, O) := f(y + bias) in place, one pass (tanh: the bias only; NumPy's tanh follows)."""
+    n, o = y.shape
+    zero = y.dtype.type(0)
+    for r in prange(n):
+        for j in range(o):
+            v = y[r, j] + bias[j] if has_bias else y[r, j]
+            if kind == RELU:
+                v = v if (v > zero or v != v) else zero  # NaN passes through, as in np.maximum
+            elif kind == SIGMOID:
+                v = _math.sigmoid(v)
+            elif kind == LEAKY_RELU:
+                v = v if v > zero else slope * v
+            y[r, j] = v
+
+
+@jit
+def _activation_backward_sums(grad, h, kind, slope, out, sums):
+    """out = grad f'(from the output h), and its column sums (row by row: NumPy's order for axis 0)."""
+    n, o = grad.shape
+    one, zero = h.dtype.type(1), h.dtype.type(0)
+    for j in range(o):
+        sums[j] = zero
+    for r in range(n):
+        for j in range(o):
+            g, y = grad[r, j], h[r, j]
+            if kind == RELU:
+                d = g * (one if y > zero else zero)
+            elif kind == SIGMOID:
+                d = g * y * (one - y)
+            elif kind == TANH:
+                d = g * (one - y * y)
+            else:
+                d = g if y > zero else slope * g
+            out[r, j] = d
+            sums[j] += d
+
+
+@register_kernel("bias_activation_forward", backend="numba")
+def bias_activation_forward(y, bias, activation, slope=0.01):
+    kind = _KINDS.get(activation)
+    if kind is None or y.ndim != 2 or not host_float_arrays(y, *(() if bias is None else (bias,))) \
+            or not y.flags.c_contiguous:
+        return linalg_reference.bias_activation_forward(y, bias, activation, slope)
+    has_bias = bias is not None
+    _bias_activation(y, bias if has_bias else y[0, :0], has_bias, IDENTITY if kind == TANH else kind, y.dtype.type(slope))
+    if kind == TANH:
+        y[...] = kernel("tanh_forward")(y)
+    return y
+
+
+@register_kernel("bias_activation_backward", backend="numba")
+def bias_activation_backward(grad, h, activation, slope=0.01, need_bias=True):
+    kind = _KINDS.get(activation)
+    if kind is None or h.ndim != 2 or grad.shape != h.shape or not host_float_arrays(grad, h):
+        return linalg_reference.bias_activation_backward(grad, h, activation, slope, need_bias)
+    out = np.empty(h.shape, h.dtype)
+    sums = np.empty(h.shape[1], h.dtype)
+    _activation_backward_sums(np.ascontiguousarray(grad), np.ascontiguousarray(h), kind, h.dtype.type(slope), out, sums)
+    return out, (sums if need_bias else None)
 
 
 # ---- the registered kernels: same signatures as scratchgen/ops/activations.py ---------------

@@ -206,3 +206,78 @@ def contractive_penalty_backward(grad, x, weight, hidden, needs=(True, True, Tru
         _add_scaled_rows(grad_weight, grad @ slope_sq, weight)
     grad_bias = grad_pre.sum(axis=0) if needs[2] else None
     return grad_x, grad_weight, grad_bias
+
+
+# ---- contractive penalty from the encoder's codes (no GEMM) ------------------------------------
+@jit(reassociate=True)
+def _codes_penalty_rows(hidden, row_norms, penalty):
+    """penalty_n = sum_j (h (1 - h))^2 r_j (a saturated unit adds exactly 0)."""
+    for n in prange(hidden.shape[0]):
+        total = 0.0
+        for j in range(hidden.shape[1]):
+            h = hidden[n, j]
+            slope = h * (1.0 - h)
+            s2 = slope * slope
+            total += s2 * row_norms[j] if s2 != 0.0 else 0.0
+        penalty[n] = total
+
+
+@jit
+def _codes_grad_hidden(grad, hidden, row_norms, out):
+    """out_nj = 2 g_n s_nj (1 - 2 h_nj) r_j, 0 for a saturated unit."""
+    for n in prange(hidden.shape[0]):
+        g2 = 2.0 * grad[n]
+        for j in range(hidden.shape[1]):
+            h = hidden[n, j]
+            slope = h * (1.0 - h)
+            out[n, j] = g2 * slope * (1.0 - 2.0 * h) * (row_norms[j] if slope * slope != 0.0 else 0.0)
+
+
+@jit
+def _codes_weighted_slopes(grad, hidden, out):
+    """out_j = sum_n g_n s_nj^2 (rows in order)."""
+    for j in range(hidden.shape[1]):
+        out[j] = 0.0
+    for n in range(hidden.shape[0]):
+        g = grad[n]
+        for j in range(hidden.shape[1]):
+            h = hidden[n, j]
+            slope = h * (1.0 - h)
+            out[j] += g * (slope * slope)
+
+
+@jit
+def _scaled_rows(scale, weight, out):
+    """out_ji = 2 scale_j W_ji."""
+    for j in prange(weight.shape[0]):
+        s = 2.0 * scale[j]
+        for i in range(weight.shape[1]):
+            out[j, i] = s * weight[j, i]
+
+
+@register_kernel("contractive_penalty_codes_forward", backend="numba")
+def contractive_penalty_codes_forward(hidden, weight):
+    if not host_float_arrays(hidden, weight) or hidden.ndim != 2 or weight.ndim != 2:
+        return reference.contractive_penalty_codes_forward(hidden, weight)
+    row_norms = np.empty(weight.shape[0], dtype=weight.dtype)
+    _row_sq_norms(np.ascontiguousarray(weight), row_norms)
+    penalty = np.empty(hidden.shape[0], dtype=hidden.dtype)
+    _codes_penalty_rows(np.ascontiguousarray(hidden), row_norms, penalty)
+    return penalty, row_norms
+
+
+@register_kernel("contractive_penalty_codes_backward", backend="numba")
+def contractive_penalty_codes_backward(grad, hidden, weight, row_norms, needs=(True, True)):
+    if not host_float_arrays(grad, hidden, weight, row_norms) or hidden.ndim != 2:
+        return reference.contractive_penalty_codes_backward(grad, hidden, weight, row_norms, needs)
+    grad, hidden = np.ascontiguousarray(grad), np.ascontiguousarray(hidden)
+    grad_hidden = grad_weight = None
+    if needs[0]:
+        grad_hidden = np.empty_like(hidden)
+        _codes_grad_hidden(grad, hidden, row_norms, grad_hidden)
+    if needs[1]:
+        scale = np.empty(hidden.shape[1], dtype=hidden.dtype)
+        _codes_weighted_slopes(grad, hidden, scale)
+        grad_weight = np.empty(weight.shape, dtype=weight.dtype)
+        _scaled_rows(scale, np.ascontiguousarray(weight), grad_weight)
+    return grad_hidden, grad_weight

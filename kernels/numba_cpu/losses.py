@@ -2,6 +2,10 @@
 
     loss(z, x) = max(z, 0) - z x + log1p(exp(-|z|))      dloss/dz = sigmoid(z) - x
 
+``sigmoid_bce_with_logits_reduced`` (what training calls: the loss summed over a batch) does
+both in one pass: with e = exp(-|z|) computed once, it adds the loss to a float64 sum and
+writes (sigmoid(z) - x) / divisor, the gradient the backward will hand on as it is.
+
 NumPy needs six array passes for the forward (maximum, multiply, subtract, abs, exp, log1p)
 and five for the backward; each loop below reads its inputs once. exp and log1p are the
 vectorisable versions of ``_math.py``. Inputs broadcast like the reference's (a broadcast
@@ -16,9 +20,10 @@ from scratchgen.backend import register_kernel
 from scratchgen.ops import losses as reference
 
 from . import _math
-from ._jit import jit, run_elementwise
+from ._jit import flat_elementwise, jit, run_elementwise
 
 ZERO = np.float32(0)  # a float32 constant keeps float32 loops in float32 (and float64 ones in float64)
+ONE = np.float32(1)
 
 
 @jit(fma=True)
@@ -45,3 +50,30 @@ def sigmoid_bce_with_logits_forward(logits, target):
 @register_kernel("sigmoid_bce_with_logits_backward", backend="numba")
 def sigmoid_bce_with_logits_backward(grad, logits, target):
     return run_elementwise(_bce_backward, reference.sigmoid_bce_with_logits_backward, grad, logits, target)
+
+
+@jit(fma=True, reassociate=True)
+def _bce_reduced(logits, target, scale, grad):
+    """Returns sum_i loss_i (float64) and writes grad_i = scale (sigmoid(z_i) - x_i)."""
+    total = 0.0
+    for i in prange(logits.size):
+        z = logits[i]
+        x = target[i]
+        e = _math.exp(-abs(z))
+        positive = z if z > 0 else ZERO
+        total += np.float64((positive - z * x) + _math.log1p_unit(e))
+        numerator = e if z < 0 else ONE
+        grad[i] = scale * (numerator / (ONE + e) - x)
+    return total
+
+
+@register_kernel("sigmoid_bce_with_logits_reduced", backend="numba")
+def sigmoid_bce_with_logits_reduced(logits, target, divisor):
+    prepared = flat_elementwise(logits, target)
+    if prepared is None:
+        return reference.sigmoid_bce_with_logits_reduced(logits, target, divisor)
+    (z, x), shape, dtype = prepared
+    grad = np.empty(shape, dtype)
+    scale = dtype.type(1) / dtype.type(divisor)  # the reference's ones(()) / divisor, in the dtype
+    total = _bce_reduced(z, x, scale, grad.reshape(-1))
+    return np.asarray(total / divisor).astype(dtype), grad

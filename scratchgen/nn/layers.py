@@ -68,13 +68,14 @@ class Linear(Module):
         self.weight = Parameter(weight)
         self.bias = Parameter(np.zeros(self.out_features, dtype=dtype)) if bias else None
 
-    def forward(self, x):
+    def forward(self, x, activation=None, slope: float = 0.01):
+        """x W^T + b, or f(x W^T + b) in one fused op with ``activation`` (see ``ops.linear``)."""
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
                 f"{self.describe()}: expected input of shape (N, {self.in_features}), got {tuple(x.shape)}"
                 + (f" ({x.shape[1]} features, {self.in_features} expected)" if x.ndim == 2 else "")
             )
-        return ops.linear(x, self.weight, self.bias)
+        return ops.linear(x, self.weight, self.bias, activation=activation, slope=slope)
 
     def describe(self) -> str:
         return f"Linear({self.in_features} -> {self.out_features})"
@@ -252,9 +253,36 @@ class Sequential(Module):
         return layers[index]
 
     def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
+        """Each layer in turn; a ``Linear`` followed by ReLU, Sigmoid, Tanh or LeakyReLU (slope > 0)
+        runs as one fused op (``ops.linear(..., activation=...)``): the same numbers and gradients,
+        one array pass and one saved array less. Subclasses of those layers are never fused."""
+        layers = list(self._modules.values())
+        index = 0
+        while index < len(layers):
+            layer = layers[index]
+            following = layers[index + 1] if index + 1 < len(layers) else None
+            activation = fused_activation(following) if type(layer) is Linear else None
+            if activation is not None:
+                x = layer.forward(x, activation=activation, slope=getattr(following, "slope", 0.01))
+                index += 2
+            else:
+                x = layer(x)
+                index += 1
         return x
+
+
+def fused_activation(layer):
+    """The ``ops.linear`` activation name that stands for ``layer``, or None if it cannot be fused."""
+    kind = type(layer)
+    if kind is ReLU:
+        return "relu"
+    if kind is Sigmoid:
+        return "sigmoid"
+    if kind is Tanh:
+        return "tanh"
+    if kind is LeakyReLU and layer.slope > 0:
+        return "leaky_relu"
+    return None
 
 
 class Flatten(Module):

@@ -8,7 +8,7 @@ arrays), the NumPy reference kernels they call, and the gradcheck cases that pro
     reduce.py         sum mean max min logsumexp var std
     shape.py          reshape transpose squeeze unsqueeze broadcast_to getitem concatenate
                       stack astype
-    linalg.py         matmul (1-D operands as NumPy) linear
+    linalg.py         matmul (1-D operands as NumPy) linear (optionally fused with its activation)
     activations.py    sigmoid tanh relu leaky_relu softplus log_sigmoid softmax log_softmax gelu
     conv.py           conv2d conv_transpose2d as im2col + GEMM (conv_layout.py: NumPy's batch-last column order)
     normalization.py  dropout batch_norm layer_norm
@@ -17,7 +17,7 @@ arrays), the NumPy reference kernels they call, and the gradcheck cases that pro
     losses.py         sigmoid_bce_with_logits mse_loss gaussian_nll softmax_cross_entropy
                       gan_discriminator_loss gan_generator_loss
     divergences.py    gaussian_kl_standard gaussian_kl bernoulli_kl l1_penalty
-                      contractive_penalty reparameterize
+                      contractive_penalty contractive_penalty_codes reparameterize
     loss_helpers.py   the convention every loss follows (prediction first, then target; default
                       reduction "batch_sum"; a table of all of them), reduce_loss, REDUCTIONS
     rbm.py            bernoulli_free_energy, and the RBM Gibbs kernels (rbm_sample_hidden, ...)

@@ -56,6 +56,7 @@ GEMMs are 55-70% of a layer's forward + backward; the rest is moving memory):
 """
 from __future__ import annotations
 
+import contextlib
 import numbers
 from typing import Tuple
 
@@ -63,7 +64,7 @@ from ..backend import get_array_module, kernel, register_kernel
 from ..function import Function
 from ..gradcheck import register_case
 from ..tensor import Tensor
-from . import conv_layout
+from . import conv_layout, conv_winograd
 
 __all__ = ["conv2d", "conv_transpose2d", "conv_output_size", "conv_transpose_output_size"]
 
@@ -166,6 +167,39 @@ def conv_from_columns(y_mat, bias, shape, batch_last: bool = False):
     return y
 
 
+@register_kernel("conv_algorithm")
+def conv_algorithm(c_in: int, c_out: int, kernel_size: Pair, stride: Pair, padding: Pair) -> str:
+    """Which algorithm computes a conv2d layer: "im2col" (the reading above) or "winograd"
+    (F(2x2, 3x3), conv_winograd.py: 3x3 kernels, stride 1, equal padding <= 2). NumPy: always
+    im2col, so that its numbers stay the reference's; a compiled backend registers its own choice
+    (``use_conv_algorithm`` overrides it, for tests and comparisons)."""
+    return "im2col"
+
+
+_forced_algorithm = None
+
+
+@contextlib.contextmanager
+def use_conv_algorithm(name: str):
+    """Run the block with every conv2d layer that Winograd can compute on ``name`` ("im2col" or
+    "winograd"), whatever the backend would choose (other layers keep im2col)."""
+    global _forced_algorithm
+    if name not in ("im2col", "winograd"):
+        raise ValueError(f"use_conv_algorithm: choose 'im2col' or 'winograd', got {name!r}")
+    previous, _forced_algorithm = _forced_algorithm, name
+    try:
+        yield name
+    finally:
+        _forced_algorithm = previous
+
+
+def _algorithm(c_in, c_out, kernel_size, stride, padding) -> str:
+    if _forced_algorithm is not None:
+        fits = tuple(kernel_size) == (3, 3) and tuple(stride) == (1, 1) and padding[0] == padding[1] <= 2
+        return _forced_algorithm if fits else "im2col"
+    return kernel("conv_algorithm")(c_in, c_out, kernel_size, stride, padding)
+
+
 @register_kernel("conv_batch_last")
 def conv_batch_last(window_rows: int, other_rows: int) -> bool:
     """Order a layer's GEMM columns batch-last? NumPy: when its copies then run faster (``conv_layout.py``)."""
@@ -229,17 +263,27 @@ class Conv2d(Function):
         if min(oh, ow) <= 0:
             raise ValueError(f"{op}: output size would be {(oh, ow)} for input {h}x{w}, kernel {kh}x{kw}, "
                              f"stride {stride}, padding {padding}; the padded input must be at least as large as the kernel")
+        ctx.stride, ctx.padding, ctx.algorithm = stride, padding, _algorithm(c_in, c_out, (kh, kw), stride, padding)
+        if ctx.algorithm == "winograd":  # the same sums in fewer products (conv_winograd.py)
+            y, u = conv_winograd.conv2d_forward(x, weight, bias, padding)
+            ctx.save_for_backward(x, weight, u)
+            return y
         batch_last = kernel("conv_batch_last")(c_in * kh * kw, c_out)  # a column order, not a different result
         cols = kernel("im2col")(x, (kh, kw), stride, padding, batch_last)  # (C_in kH kW, N OH OW)
         y = weight.reshape(c_out, -1) @ cols  # (C_out, N OH OW): the one big GEMM
         ctx.save_for_backward(x, weight)
-        ctx.stride, ctx.padding, ctx.batch_last = stride, padding, batch_last
+        ctx.batch_last = batch_last
         return kernel("conv_from_columns")(y, bias, (n, c_out, oh, ow), batch_last)
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_arrays
         need_x, need_w, need_b = ctx.needs_input_grad
+        if ctx.algorithm == "winograd":
+            x, weight, u = ctx.saved_arrays
+            grad_x, grad_w = conv_winograd.conv2d_backward(grad, x, weight, u, ctx.padding, (need_x, need_w)) \
+                if need_x or need_w else (None, None)
+            return grad_x, grad_w, grad.sum(axis=(0, 2, 3)) if need_b else None
+        x, weight = ctx.saved_arrays
         (kh, kw), batch_last = weight.shape[2:], ctx.batch_last
         grad_x = grad_w = grad_b = None
         if need_x or need_w:
@@ -322,6 +366,12 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor = None, stride=1, p
 
 
 # ---- gradcheck cases (python -m scratchgen.gradcheck) ------------------------------------------
+def _winograd_conv(x, w, b, padding):
+    with use_conv_algorithm("winograd"):
+        return conv2d(x, w, b, padding=padding)
+
+
+
 register_case("conv2d")(lambda rng: (
     conv2d, [rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)]))
 register_case("conv2d_stride2_pad1")(lambda rng: (
@@ -330,6 +380,12 @@ register_case("conv2d_stride2_pad1")(lambda rng: (
 register_case("conv2d_nonsquare_nobias")(lambda rng: (
     lambda x, w: conv2d(x, w, stride=(2, 1), padding=(0, 1)),
     [rng.standard_normal((2, 3, 6, 4)), rng.standard_normal((2, 3, 2, 3))]))
+register_case("conv2d_winograd")(lambda rng: (
+    lambda x, w, b: _winograd_conv(x, w, b, 1),
+    [rng.standard_normal((2, 3, 5, 6)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)]))
+register_case("conv2d_winograd_pad0_odd")(lambda rng: (
+    lambda x, w, b: _winograd_conv(x, w, b, 0),
+    [rng.standard_normal((2, 2, 7, 5)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)]))
 register_case("conv_transpose2d")(lambda rng: (
     conv_transpose2d, [rng.standard_normal((2, 3, 3, 3)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(2)]))
 register_case("conv_transpose2d_s2_p1_outpad1")(lambda rng: (

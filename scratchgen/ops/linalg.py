@@ -10,15 +10,72 @@ GEMM-shaped lines a reader can check against the formulas, and so that a kernel 
 replace it whole:
     y = x W^T + b      x: (N, in), W: (out, in), b: (out,), y: (N, out)
     dL/dx = G W        dL/dW = G^T x        dL/db = sum_n G
+
+``linear(x, W, b, activation="relu")`` (also "sigmoid", "tanh", "leaky_relu") is the layer and
+its activation as one op, h = f(x W^T + b), which ``nn.Sequential`` uses for every Linear
+followed by one of those activation layers. Each of these f has a derivative that its *output*
+gives (relu: h > 0; sigmoid: h (1 - h); tanh: 1 - h^2; leaky relu with slope a > 0: 1 if h > 0
+else a), so the op keeps h only, and its backward is
+
+    D = G f'(h)        dL/dx = D W        dL/dW = D^T x        dL/db = sum_n D
+
+Between the GEMMs everything is two kernels: ``bias_activation_forward`` (add b, apply f, in
+place on the GEMM's output) and ``bias_activation_backward`` (D and its column sums in one pass
+on the numba backend). The arithmetic is the separate ops', in their order, so the NumPy
+backend's numbers do not change; the pre-activation is not kept, one (N, out) array less.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..backend import kernel, register_kernel
 from ..function import Function
 from ..tensor import Tensor
+from . import activations as _act
 
 __all__ = ["matmul", "linear"]
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")  # what linear(..., activation=...) fuses
+
+
+# ---- NumPy reference kernels of the fused layer ---------------------------------------------------
+@register_kernel("bias_activation_forward")
+def bias_activation_forward(y, bias, activation, slope=0.01):
+    """h = f(y + bias), written over ``y``: ``y`` (N, out) the GEMM's result, ``bias`` (out,) or
+    None, ``activation`` one of ``ACTIVATIONS`` (``slope`` for leaky_relu). Returns y, now h: the
+    activation kernels' values (no new array on the compiled backends)."""
+    if bias is not None:
+        y += bias
+    if activation == "relu":
+        h = _act.relu_forward(y)
+    elif activation == "sigmoid":
+        h = _act.sigmoid_forward(y)
+    elif activation == "tanh":
+        h = _act.tanh_forward(y)
+    elif activation == "leaky_relu":
+        h = _act.leaky_relu_forward(y, slope)
+    else:
+        raise ValueError(f"bias_activation_forward: unknown activation {activation!r}; choose one of {ACTIVATIONS}")
+    y[...] = h
+    return y
+
+
+@register_kernel("bias_activation_backward")
+def bias_activation_backward(grad, h, activation, slope=0.01, need_bias=True):
+    """``(D, sum_n D)`` with D = grad f'(pre-activation), read from the output h (N, out):
+    the activation kernels' backward given their output (relu: h > 0 iff its input > 0; leaky
+    relu likewise for slope > 0). The column sum is None unless ``need_bias``."""
+    if activation == "relu":
+        d = _act.relu_backward(grad, h)
+    elif activation == "sigmoid":
+        d = _act.sigmoid_backward(grad, h)
+    elif activation == "tanh":
+        d = _act.tanh_backward(grad, h)
+    elif activation == "leaky_relu":
+        d = _act.leaky_relu_backward(grad, h, slope)
+    else:
+        raise ValueError(f"bias_activation_backward: unknown activation {activation!r}; choose one of {ACTIVATIONS}")
+    return d, (d.sum(axis=0) if need_bias else None)
 
 
 def _swap_last(a):
@@ -74,17 +131,21 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
+def _check_linear(x, weight, bias) -> None:
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be (out_features, in_features), got shape {weight.shape}")
+    if x.ndim != 2:
+        raise ValueError(f"linear: input must be (batch, features), got shape {x.shape}")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"linear: input has {x.shape[1]} features, weight expects {weight.shape[1]} (weight shape {weight.shape})")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+
+
 class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        if weight.ndim != 2:
-            raise ValueError(f"linear: weight must be (out_features, in_features), got shape {weight.shape}")
-        if x.ndim != 2:
-            raise ValueError(f"linear: input must be (batch, features), got shape {x.shape}")
-        if x.shape[1] != weight.shape[1]:
-            raise ValueError(f"linear: input has {x.shape[1]} features, weight expects {weight.shape[1]} (weight shape {weight.shape})")
-        if bias is not None and bias.shape != (weight.shape[0],):
-            raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+        _check_linear(x, weight, bias)
         ctx.save_for_backward(x, weight)
         y = x @ weight.T
         if bias is not None:
@@ -99,6 +160,30 @@ class Linear(Function):
         grad_x = grad @ weight if needs_x else None
         grad_w = grad.T @ x if needs_w else None
         grad_b = grad.sum(axis=0) if needs_b else None
+        return grad_x, grad_w, grad_b
+
+
+class LinearActivation(Function):
+    """h = f(x W^T + b) as one op (see the module docstring); saves x, W and h."""
+
+    op_name = "linear"
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, activation="relu", slope=0.01):
+        _check_linear(x, weight, bias)
+        h = kernel("bias_activation_forward")(x @ weight.T, bias, activation, slope)
+        ctx.save_for_backward(x, weight, h)
+        ctx.activation, ctx.slope = activation, slope
+        return h
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, h = ctx.saved_arrays
+        needs_x, needs_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        needs_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        d, grad_b = kernel("bias_activation_backward")(grad, h, ctx.activation, ctx.slope, needs_b)
+        grad_x = d @ weight if needs_x else None
+        grad_w = d.T @ x if needs_w else None
         return grad_x, grad_w, grad_b
 
 
@@ -127,13 +212,24 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return MatMul.apply(a, b)
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
+def linear(x: Tensor, weight: Tensor, bias: Tensor = None, activation: str = None, slope: float = 0.01) -> Tensor:
     """``x W^T + b``. x: (N, in), weight: (out, in), bias: (out,) or None -> (N, out).
+
+    ``activation``: None, or "relu", "sigmoid", "tanh", "leaky_relu" (``slope`` > 0) to return
+    f(x W^T + b) from one fused op: the same numbers as ``relu(linear(x, W, b))`` and the same
+    gradients, with one array pass and one saved array less.
 
     Every operand must be floating point: an integer batch (uint8 pixels) is refused rather than
     cast, since the cast is also where the scaling to [0, 1] is usually forgotten."""
     _require_float("linear", x=x, weight=weight, bias=bias)
-    return Linear.apply(x, weight, bias)
+    if activation is None:
+        return Linear.apply(x, weight, bias)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"linear: activation must be None or one of {ACTIVATIONS}, got {activation!r}")
+    if activation == "leaky_relu" and not slope > 0:
+        raise ValueError(f"linear: a fused leaky_relu needs slope > 0 (its derivative is read from the sign of "
+                         f"the output), got {slope}; apply ops.leaky_relu separately")
+    return LinearActivation.apply(x, weight, bias, activation=activation, slope=float(slope))
 
 
 # ---- gradcheck cases (python -m scratchgen.gradcheck) ------------------------------------------
@@ -144,3 +240,7 @@ register_case("matmul_vector_matrix")(lambda rng: (matmul, [rng.standard_normal(
 register_case("matmul_matrix_vector")(lambda rng: (matmul, [rng.standard_normal((2, 3, 4)), rng.standard_normal(4)]))
 register_case("matmul_dot")(lambda rng: (matmul, [rng.standard_normal(5), rng.standard_normal(5)]))
 register_case("linear")(lambda rng: (linear, [rng.standard_normal((3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)]))
+for _name in ACTIVATIONS:
+    register_case(f"linear_{_name}")(lambda rng, _name=_name: (
+        lambda x, w, b: linear(x, w, b, activation=_name, slope=0.2),
+        [rng.standard_normal((3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)]))

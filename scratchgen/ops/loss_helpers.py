@@ -111,6 +111,22 @@ def reduce_loss(loss: Tensor, reduction: str, op_name: str = "reduce_loss") -> T
     return ReduceLoss.apply(loss, divisor=max(loss.shape[0], 1))
 
 
+def reduction_divisor(shape, reduction: str, op_name: str = "reduce_loss") -> int:
+    """What ``reduce_loss`` divides the sum of a loss of ``shape`` by: 1 ("sum"), the element
+    count ("mean", at least 1) or the batch size ("batch_sum", at least 1; a scalar loss has no
+    batch axis). For ops that reduce inside their own forward (a fused loss)."""
+    check_reduction(op_name, reduction)
+    if reduction == "sum":
+        return 1
+    if reduction == "mean":
+        return max(int(np.prod(shape, dtype=np.int64)), 1)
+    if reduction == "batch_sum":
+        if len(shape) == 0:
+            raise ValueError(f"{op_name}: reduction 'batch_sum' needs a batch axis, but the loss is a scalar")
+        return max(int(shape[0]), 1)
+    raise ValueError(f"{op_name}: reduction {reduction!r} has no divisor")
+
+
 def float_dtype(*values):
     """The floating dtype to compute in: that of the first float Tensor, else of the first float array."""
     for want_tensor in (True, False):

@@ -45,6 +45,7 @@ from .loss_helpers import (
     float_dtype,
     float_inputs,
     reduce_loss,
+    reduction_divisor,
     times_exp,
 )
 
@@ -81,6 +82,27 @@ def sigmoid_bce_with_logits_backward(grad, logits, target):
     in the forward. Returns the broadcast shape (the engine sums it down to the logits' shape).
     """
     return grad * (sigmoid_forward(logits) - target)
+
+
+@register_kernel("sigmoid_bce_with_logits_reduced")
+def sigmoid_bce_with_logits_reduced(logits, target, divisor):
+    """The reduced loss and its gradient with respect to the logits, in one call.
+
+    ``logits``, ``target`` as in the forward; ``divisor``: the reduction's (1 for "sum", the
+    element count for "mean", the batch size for "batch_sum"). Returns ``(total, grad_logits)``:
+
+        total       = sum(l) / divisor            0-d array of the inputs' dtype, summed in float64
+        grad_logits = (1 / divisor) (sigmoid(z) - x)   broadcast shape: d total / d logits
+
+    The same arithmetic as ``sigmoid_bce_with_logits_forward`` reduced by ``ReduceLoss``, and as
+    its backward for an incoming gradient of 1 (``1 / divisor`` rounded to the dtype first), so a
+    loss computed either way is the same number and has the same gradient, bit for bit.
+    """
+    xp = get_array_module(logits)
+    loss = sigmoid_bce_with_logits_forward(logits, target)
+    total = loss.sum(axis=tuple(range(loss.ndim)), dtype=np.result_type(loss.dtype, np.float64)) / divisor
+    scale = xp.ones((), dtype=loss.dtype) / divisor
+    return xp.asarray(total).astype(loss.dtype, copy=False), sigmoid_bce_with_logits_backward(scale, logits, target)
 
 
 @register_kernel("mse_loss_forward")
@@ -188,6 +210,44 @@ class SigmoidBCEWithLogits(Function):
         return grad_logits, grad_target
 
 
+class SigmoidBCEWithLogitsReduced(Function):
+    """The BCE summed and divided in the forward (reduction "sum", "mean" or "batch_sum").
+
+    One kernel computes the total and, in the same pass over the logits, the gradient for an
+    incoming gradient of 1, which is what training always passes down: the backward then
+    hands that array on without touching it. NumPy's unfused route is two array passes for the
+    loss's exp and log1p, a reduction, and in the backward a third pass for sigmoid(z) - x; the
+    fused route is one. Any other incoming gradient (a weighted loss, say) recomputes from the
+    saved logits and target. The gradient with respect to a target that requires grad is
+    -(g / divisor) z, as in the unreduced op.
+    """
+
+    op_name = "sigmoid_bce_with_logits"
+
+    @staticmethod
+    def forward(ctx, logits, target, divisor=1):
+        total, grad_logits = kernel("sigmoid_bce_with_logits_reduced")(logits, target, divisor)
+        ctx.save_for_backward(logits, target, grad_logits)
+        ctx.divisor = divisor
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        logits, target, grad_logits = ctx.saved_arrays
+        scale = grad / ctx.divisor  # ReduceLoss's backward: the incoming gradient of each element
+        out_logits = out_target = None
+        if ctx.needs_input_grad[0]:
+            if bool(grad == 1):
+                out_logits = grad_logits
+            else:
+                xp = get_array_module(logits)
+                shape = grad_logits.shape
+                out_logits = kernel("sigmoid_bce_with_logits_backward")(xp.broadcast_to(scale, shape), logits, target)
+        if ctx.needs_input_grad[1]:
+            out_target = -scale * logits
+        return out_logits, out_target
+
+
 class MSELoss(Function):
     op_name = "mse_loss"
 
@@ -252,8 +312,11 @@ def sigmoid_bce_with_logits(logits, target, reduction: str = "batch_sum") -> Ten
     check_reduction("sigmoid_bce_with_logits", reduction)
     dtype = float_dtype(logits, target)
     logits, target = float_inputs("sigmoid_bce_with_logits", dtype, logits=logits, target=target)
-    broadcast_shape("sigmoid_bce_with_logits", logits=logits, target=target)
-    return reduce_loss(SigmoidBCEWithLogits.apply(logits, target), reduction, "sigmoid_bce_with_logits")
+    shape = broadcast_shape("sigmoid_bce_with_logits", logits=logits, target=target)
+    if reduction == "none":
+        return SigmoidBCEWithLogits.apply(logits, target)
+    divisor = reduction_divisor(shape, reduction, "sigmoid_bce_with_logits")
+    return SigmoidBCEWithLogitsReduced.apply(logits, target, divisor=divisor)
 
 
 def mse_loss(prediction, target, reduction: str = "batch_sum") -> Tensor:
@@ -404,6 +467,13 @@ def gan_generator_loss(fake_logits: Tensor, kind: str = "non_saturating", reduct
 # ---- gradcheck cases (python -m scratchgen.gradcheck) ------------------------------------------
 register_case("sigmoid_bce_with_logits")(
     lambda rng: (lambda z, x: sigmoid_bce_with_logits(z, x, reduction="none"), [rng.standard_normal((3, 5)) * 3, rng.uniform(0, 1, (3, 5))])
+)
+register_case("sigmoid_bce_with_logits_reduced")(
+    lambda rng: (lambda z, x: sigmoid_bce_with_logits(z, x, reduction="batch_sum") * 1.5,
+                 [rng.standard_normal((3, 5)) * 3, rng.uniform(0, 1, (3, 5))])
+)
+register_case("sigmoid_bce_with_logits_mean_broadcast")(
+    lambda rng: (lambda z, x: sigmoid_bce_with_logits(z, x, reduction="mean"), [rng.standard_normal((3, 5)) * 3, rng.uniform(0, 1, 5)])
 )
 register_case("mse_loss")(lambda rng: (lambda p, t: mse_loss(p, t, reduction="batch_sum"), [rng.standard_normal((3, 4)), rng.standard_normal((4,))]))
 register_case("gaussian_nll")(

@@ -43,7 +43,7 @@ from ..function import Function
 from ..gradcheck import register_case
 from .activations import sigmoid_forward
 
-__all__ = ["rbm_sample_hidden", "rbm_sample_visible", "rbm_gibbs_step", "rbm_cd_statistics",
+__all__ = ["rbm_sample_hidden", "rbm_sample_visible", "rbm_gibbs_step", "rbm_pcd_hidden", "rbm_cd_statistics",
            "bernoulli_free_energy", "bernoulli_free_energy_forward"]
 
 
@@ -81,6 +81,20 @@ def rbm_gibbs_step(v, weight, visible_bias, hidden_bias, uniforms_h, uniforms_v)
     h_prob, h_sample = rbm_sample_hidden(v, weight, hidden_bias, uniforms_h)
     v_prob, v_sample = rbm_sample_visible(h_sample, weight, visible_bias, uniforms_v)
     return h_prob, h_sample, v_prob, v_sample
+
+
+@register_kernel("rbm_pcd_hidden")
+def rbm_pcd_hidden(v_data, v_neg, weight, hidden_bias, uniforms):
+    """Both hidden layers of a PCD update: p(h | v_data), and p(h | v_neg) with a sample from it.
+
+    v_data: (N, V), v_neg: (M, V) (the chains' visible states), uniforms: (M, H).
+    Returns (h_pos_prob (N, H), h_neg_prob (M, H), h_next (M, H)): the positive-phase
+    probabilities, the negative-phase probabilities and the chains' next hidden states.
+    Both use the same W: a compiled backend may compute them with one stacked matrix product.
+    """
+    h_pos_prob = sigmoid_forward(v_data @ weight + hidden_bias)
+    h_neg_prob, h_next = rbm_sample_hidden(v_neg, weight, hidden_bias, uniforms)
+    return h_pos_prob, h_neg_prob, h_next
 
 
 @register_kernel("rbm_cd_statistics")

@@ -49,6 +49,30 @@ from ..base import DataInfo, register_model
 
 __all__ = ["Autoencoder", "SparseAutoencoder", "OUTPUTS"]
 
+
+class _ScatterSum:
+    """Count, mean and centred scatter sum_n (c_n - mean)(c_n - mean)^T of rows added batch by batch."""
+
+    def __init__(self, size: int):
+        self.count, self.mean, self.scatter = 0, np.zeros(size), np.zeros((size, size))
+
+    def add(self, rows: np.ndarray) -> None:
+        n = len(rows)
+        if n == 0:
+            return
+        mean = rows.mean(axis=0)
+        centred = rows - mean
+        scatter = centred.T @ centred
+        total = self.count + n
+        delta = mean - self.mean
+        self.scatter += scatter + np.outer(delta, delta) * (self.count * n / total)
+        self.mean = self.mean + delta * (n / total)
+        self.count = total
+
+    def covariance(self) -> np.ndarray:
+        """The unbiased covariance (np.cov's): scatter / (count - 1)."""
+        return self.scatter / (self.count - 1)
+
 OUTPUTS = ("bernoulli", "gaussian")
 
 
@@ -91,6 +115,9 @@ class Autoencoder(ImageModel):
     def encode(self, x) -> Tensor:
         """Codes h = f(x W_x^T + b_x): (N, H). x: images or (N, D) vectors (array or Tensor)."""
         x = x if isinstance(x, Tensor) else Tensor(self.as_flat(x))
+        activation = nn.layers.fused_activation(self.encoder_activation) if type(self.encoder) is nn.Linear else None
+        if activation is not None:  # one fused op: the same numbers (see ops.linear)
+            return self.encoder.forward(x, activation=activation, slope=getattr(self.encoder_activation, "slope", 0.01))
         return self.encoder_activation(self.encoder(x))
 
     def decode_logits(self, h: Tensor) -> Tensor:
@@ -196,16 +223,30 @@ class Autoencoder(ImageModel):
 
     def fit_code_distribution(self, x, y=None, batch_size: int = 2000) -> None:
         """Fit N(mean_k, L_k L_k^T) to the codes of x: one per class k if labels y are given (and the
-        model was built with num_classes > 1), else one for all. Full covariance + 1e-4 I."""
-        codes = np.concatenate([to_numpy(self.codes(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]).astype(np.float64)
+        model was built with num_classes > 1), else one for all. Full covariance + 1e-4 I.
+
+        The codes are never held all at once: each batch's count, mean and centred scatter are merged
+        into running ones (Chan, Golub and LeVeque's pairwise update, as stable as np.cov on the whole),
+        so the memory is O(K H^2) rather than the (N, H) float64 codes (100 MB for 50,000 codes of 256).
+        """
         k = self.code_mean.shape[0]
-        groups = [np.asarray(y) == c for c in range(k)] if (y is not None and k > 1) else [np.ones(len(codes), bool)] * k
+        by_class = y is not None and k > 1
+        labels = np.asarray(y) if by_class else None
+        stats = [_ScatterSum(self.hidden) for _ in range(k)]
+        overall = _ScatterSum(self.hidden)
+        for i in range(0, len(x), batch_size):
+            codes = to_numpy(self.codes(x[i : i + batch_size])).astype(np.float64)
+            overall.add(codes)
+            if by_class:
+                batch_labels = labels[i : i + batch_size]
+                for c in range(k):
+                    stats[c].add(codes[batch_labels == c])
         means, scales = [], []
-        for members in groups:
-            group = codes[members] if members.sum() > 1 else codes  # too few examples: the global Gaussian
-            spread = np.atleast_2d(np.cov(group, rowvar=False)) if len(group) > 1 else np.zeros((self.hidden, self.hidden))
+        for c in range(k):
+            group = stats[c] if by_class and stats[c].count > 1 else overall  # too few examples: the global Gaussian
+            spread = group.covariance() if group.count > 1 else np.zeros((self.hidden, self.hidden))
             cov = spread + 1e-4 * np.eye(self.hidden)  # (one training example: a point mass, slightly blurred)
-            means.append(group.mean(axis=0))
+            means.append(group.mean)
             scales.append(np.linalg.cholesky(cov))
         xp = self._xp()
         self.code_mean = xp.asarray(np.stack(means).astype(self.dtype))

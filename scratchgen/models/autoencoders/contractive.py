@@ -7,8 +7,12 @@ the closed form
 
     ||J_f(x)||_F^2 = sum_j (h_j (1 - h_j))^2 sum_i W_ji^2           O(H D) per example,
 
-never the (N, H, D) Jacobian tensor. ``ops.contractive_penalty`` computes it with a hand-written
-backward (derived in scratchgen/ops/divergences.py). The penalty makes the code locally
+never the (N, H, D) Jacobian tensor. ``ops.contractive_penalty_codes`` computes it from the codes
+h the encoder has already computed, with a hand-written backward (derived in
+scratchgen/ops/divergences.py): no GEMM of its own, and its gradient joins the reconstruction's
+at h, so the encoder's weight gradient is still one GEMM. (Before, the penalty recomputed h and
+formed its own weight-gradient product: two GEMMs more per step, 7 instead of 5; the values are
+the same, the gradients agree to float rounding.) The penalty makes the code locally
 invariant in every direction the reconstruction does not need: measured on test data, a CAE's
 mean ||J||_F is far below a plain autoencoder's of the same size (``jacobian_frobenius``).
 """
@@ -41,7 +45,11 @@ class ContractiveAutoencoder(Autoencoder):
         self.contraction = float(contraction)
 
     def penalty(self, h: Tensor, x_input: Tensor) -> Dict[str, Tensor]:
-        jacobian = ops.contractive_penalty(x_input, self.encoder.weight, self.encoder.bias, reduction="batch_sum")
+        # From the codes h the encoder just computed (ops.contractive_penalty_codes): the penalty's
+        # gradient joins the reconstruction's at h and goes through the encoder's backward once,
+        # so the step has two GEMMs less than with ops.contractive_penalty(x, W, b), which
+        # recomputes h and forms its own weight-gradient product.
+        jacobian = ops.contractive_penalty_codes(h, self.encoder.weight, reduction="batch_sum")
         return {"contraction": self.contraction * jacobian}
 
 

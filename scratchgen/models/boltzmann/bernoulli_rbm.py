@@ -74,6 +74,11 @@ class BernoulliRBM(RBMBase):
         """sigmoid(v W + c): (N, V) -> (N, H)."""
         return kernel("sigmoid_forward")(v @ self.weight.data + self.hidden_bias.data)
 
+    def pcd_hidden(self, v_data, v_neg, rng):
+        """Both hidden layers of a PCD update in one kernel (``rbm_pcd_hidden``)."""
+        uniforms = random_uniform(rng, (v_neg.shape[0], self.n_hidden), v_neg)
+        return kernel("rbm_pcd_hidden")(v_data, v_neg, self.weight.data, self.hidden_bias.data, uniforms)
+
     def visible_means(self, h):
         """p(v = 1 | h) = sigmoid(h W^T + b): (N, H) -> (N, V)."""
         return kernel("sigmoid_forward")(h @ self.weight.data.T + self.visible_bias.data)

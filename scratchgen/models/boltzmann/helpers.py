@@ -53,9 +53,10 @@ def base_rate_visible_bias(data, smoothing: float = 0.5) -> np.ndarray:
     The visible biases of the "base-rate" RBM (W = 0) that fits the data's pixel marginals: the
     starting point of training (Hinton 2010 sec. 8.1) and of AIS (Salakhutdinov & Murray 2008).
     """
-    v = np.asarray(data.get() if hasattr(data, "get") else data, dtype=np.float64)
+    v = np.asarray(data.get() if hasattr(data, "get") else data)
     v = v.reshape(len(v), -1)
-    p = (v.sum(axis=0) + smoothing) / (len(v) + 2 * smoothing)
+    # Summed in float64 without a float64 copy of the data (float32 pixels: the same sums, exactly).
+    p = (v.sum(axis=0, dtype=np.float64) + smoothing) / (len(v) + 2 * smoothing)
     return np.log(p) - np.log1p(-p)
 
 

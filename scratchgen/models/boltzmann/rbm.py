@@ -173,11 +173,24 @@ class RBMBase(GenerativeModel):
         sweeps, p(h | v_neg), the hidden states it continues from, and E[v | h_start] (the first
         sweep's visible means, which CD's reconstruction monitor reuses).
         """
+        v, v_first_mean = self.visible_chain(h_start, rng)
+        h_neg_prob, h_next = self.sample_hidden(v, rng)
+        return v, h_neg_prob, h_next, v_first_mean
+
+    def visible_chain(self, h_start, rng):
+        """The visible half of ``negative_phase``: v ~ p(v | h_start), then k - 1 sweeps. Returns
+        (v, E[v | h_start])."""
         v_first_mean, v = self.sample_visible(h_start, rng)
         for _ in range(self.k - 1):
             _, _, _, v = self.gibbs_step(v, rng)
-        h_neg_prob, h_next = self.sample_hidden(v, rng)
-        return v, h_neg_prob, h_next, v_first_mean
+        return v, v_first_mean
+
+    def pcd_hidden(self, v_data, v_neg, rng):
+        """(p(h | v_data), p(h | v_neg), a sample of the latter): PCD's positive phase and the end of
+        its negative phase. Subclasses may compute both in one product (``BernoulliRBM``)."""
+        h_pos_prob = self.hidden_probabilities(v_data)
+        h_neg_prob, h_next = self.sample_hidden(v_neg, rng)
+        return h_pos_prob, h_neg_prob, h_next
 
     def contrastive_divergence(self, v_data, rng) -> Tuple[Dict[str, object], Dict[str, object]]:
         """The CD-k / PCD-k estimate of the log-likelihood gradient on a batch (model space).
@@ -188,11 +201,14 @@ class RBMBase(GenerativeModel):
         with CD; None with PCD, whose chains do not start at the data).
         """
         if self.persistent:
-            h_pos_prob = self.hidden_probabilities(v_data)
-            h_start = self.chain_hidden
+            # The chains do not start at the data: run their visible part first, then both hidden
+            # layers together (one stacked product on compiled backends; the same draws in the
+            # same order as hidden_probabilities(v_data) followed by negative_phase).
+            v_neg, v_first_mean = self.visible_chain(self.chain_hidden, rng)
+            h_pos_prob, h_neg_prob, h_next = self.pcd_hidden(v_data, v_neg, rng)
         else:
             h_pos_prob, h_start = self.sample_hidden(v_data, rng)
-        v_neg, h_neg_prob, h_next, v_first_mean = self.negative_phase(h_start, rng)
+            v_neg, h_neg_prob, h_next, v_first_mean = self.negative_phase(h_start, rng)
         gradients = self.statistics_gradient(v_data, h_pos_prob, v_neg, h_neg_prob)
         info = {"h_pos_prob": h_pos_prob, "v_neg": v_neg, "h_next": h_next,
                 "v_first_mean": None if self.persistent else v_first_mean}
@@ -200,8 +216,8 @@ class RBMBase(GenerativeModel):
 
     def _regularise(self, gradients, v_data, h_pos_prob) -> None:
         """Add the weight-decay and sparsity terms to the ascent directions, in place."""
-        if self.weight_decay:
-            gradients["weight"] = gradients["weight"] - self.dtype.type(self.weight_decay) * self.weight.data
+        if self.weight_decay:  # in place: the statistics' array is ours (the same numbers as a - wd W)
+            gradients["weight"] -= self.dtype.type(self.weight_decay) * self.weight.data
         if self.sparsity_target is not None:
             decay = self.dtype.type(self.sparsity_decay)
             self.hidden_activity[...] = decay * self.hidden_activity + (1 - decay) * h_pos_prob.mean(axis=0)
