@@ -14,15 +14,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 LAYERS = [  # bottom to top: (name, modules)
-    ("0  foundation", "backend.py  device.py  data/  metrics.py  plots.py  progress.py  info.py"),
+    ("0  foundation", "backend.py  device.py  threads.py  memory.py  data/ (images, text, stories)  metrics.py  plots.py  progress.py  info.py"),
     ("1  autograd", "tensor.py (Tensor, backward)  function.py (Function)  grad_mode.py  gradcheck/"),
     ("2  ops", "ops/: each op = NumPy reference kernel + backward + gradcheck case"),
     ("3  nn, optim", "nn/ (Module, Linear, Conv2d, ...)  optim.py (SGD, Adam)"),
     ("4  kernels", "kernels/ = scratchgen.kernels: numba_cpu/  numba_cuda/  cupy_backend/"),
     ("5  training", "training.py (the one loop)  checkpoint.py"),
-    ("6  models", "models/: autoencoders/  vae/  gan/  boltzmann/  classifiers/"),
+    ("6  models", "models/: autoencoders/  vae/  gan/  boltzmann/  classifiers/  classical/  attention/"),
     ("7  evaluation", "evaluation/: likelihood (IWAE)  ais  sample_quality  report"),
-    ("8  experiments", "experiments/"),
+    ("8  experiments", "experiments/: gan_1d  gradient estimators  generative vs discriminative  transfer learning"),
     ("9  entry points", "cli.py (scratchgen ...)  __init__.py (the API: import scratchgen as sg)"),
 ]
 

@@ -52,3 +52,15 @@ def test_train_model_help_lists_the_models_options(tmp_path, name):
     assert result.returncode == 0, result.stderr
     for option in MODEL_REGISTRY[name].defaults:
         assert "--" + option.replace("_", "-") in result.stdout or option == "lr"
+
+
+def test_every_claimed_figure_of_the_reproduce_registry_is_the_readmes():
+    """`python -m benchmarks reproduce` checks its claims; the README must print those very claims,
+    so that what reproduce checks is what a reader reads (a README edit without the registry fails)."""
+    sys.path.insert(0, ROOT)
+    from benchmarks.reproduce import FIGURES
+
+    claimed = [figure for figure in FIGURES if figure.claim is not None]
+    assert claimed
+    for figure in claimed:
+        assert f"✓ {figure.claimed()}" in README, (figure.key, figure.claimed())
