@@ -310,9 +310,11 @@ def _train(args) -> int:
                 optimizer.lr = float(settings["lr"])
         for note in resolved["notes"]:
             print(f"resume: {note}")
-        if trainer.epoch >= options.epochs:
+        if trainer.epoch >= options.epochs and _run_finished(out_dir, trainer.epoch):
             print(f"{checkpoint_path} already holds {trainer.epoch} epochs (--epochs {options.epochs}); nothing to train")
             return 0
+        # Otherwise there is training left, or the last epoch was interrupted before the test
+        # metrics and final pictures were written: fit() then trains no epoch and finishes the run.
         print(f"resumed from {checkpoint_path} {trainer.position()}")
     print(f"training {args.model} ({model.num_parameters():,} parameters) on {settings['dataset']} "
           f"({data.train.num_examples} examples of shape {tuple(data.image_shape)}) with backend {backend.get_backend()}; "
@@ -332,6 +334,17 @@ def _train(args) -> int:
     files = [n for n in names if not n.endswith(".png")] + ([f"{len(pictures)} PNGs"] if pictures else [])
     print(f"wrote {', '.join(files)} in {out_dir}")
     return 0
+
+
+def _run_finished(out_dir: str, epochs: int) -> bool:
+    """Whether metrics.json says the run ended: its test metrics (possibly none) are written only
+    after the last epoch, so a run interrupted between its last checkpoint and them is not."""
+    try:
+        with open(os.path.join(out_dir, "metrics.json")) as handle:
+            results = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(results, dict) and "test" in results and results.get("epochs") == epochs
 
 
 def _ignore_sigint() -> None:

@@ -129,3 +129,27 @@ def test_a_second_writer_is_refused_and_a_dead_writers_lock_is_taken_over(tmp_pa
     _, stderr = third.communicate(timeout=300)
     assert third.returncode == 0, stderr
     assert not stray.exists() and not (out / "train.lock").exists()
+
+
+def test_resume_finishes_a_run_interrupted_after_its_last_checkpoint(tmp_path):
+    """A Ctrl-C during the last epoch's evaluation stops the run after that epoch's checkpoint, before
+    the test metrics and final pictures: --resume must finish the run, not say "nothing to train".
+
+    The interrupted state is made exactly (the random-signal test above meets it by chance): a
+    finished 1-epoch run whose metrics.json is put back to what it held before the finish."""
+    out = tmp_path / "run"
+    finished = start(out, "--epochs", "1")
+    stdout, stderr = finished.communicate(timeout=300)
+    assert finished.returncode == 0 and "test: " in stdout, stderr
+    path = os.path.join(out, "metrics.json")
+    results = json.load(open(path))
+    expected_test = results.pop("test")
+    json.dump(results, open(path, "w"))
+    resumed = start(out, "--epochs", "1", "--resume")
+    stdout, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    assert f"resumed from {os.path.join(out, 'checkpoint.npz')} after epoch 1" in stdout, stdout
+    assert json.load(open(path))["test"] == expected_test
+    again = start(out, "--epochs", "1", "--resume")
+    stdout, _ = again.communicate(timeout=300)
+    assert again.returncode == 0 and "nothing to train" in stdout, stdout
