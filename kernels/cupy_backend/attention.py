@@ -22,21 +22,9 @@ from scratchgen.backend import register_kernel
 from scratchgen.ops import attention as reference
 
 from ._elementwise import cupy_float_arrays, launch_raw
+from .normalization import BLOCK_SUM_SOURCE
 
-_SOURCE = r"""
-__device__ __forceinline__ double block_sum(double value, double* partial) {
-    int t = threadIdx.x;
-    partial[t] = value;
-    __syncthreads();
-    for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
-        if (t < stride) partial[t] += partial[t + stride];
-        __syncthreads();
-    }
-    double total = partial[0];
-    __syncthreads();  // everyone has read partial[0] before it is reused
-    return total;
-}
-
+_SOURCE = BLOCK_SUM_SOURCE + r"""
 __device__ __forceinline__ double block_max(double value, double* partial) {
     int t = threadIdx.x;
     partial[t] = value;

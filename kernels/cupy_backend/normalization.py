@@ -18,7 +18,8 @@ from scratchgen.ops import normalization as reference
 
 from ._elementwise import cupy_float_arrays, launch_raw
 
-_SOURCE = r"""
+# The block's sum (tree reduction in shared memory), every thread gets it; attention.py uses it too.
+BLOCK_SUM_SOURCE = r"""
 __device__ __forceinline__ double block_sum(double value, double* partial) {
     int t = threadIdx.x;
     partial[t] = value;
@@ -28,9 +29,12 @@ __device__ __forceinline__ double block_sum(double value, double* partial) {
         __syncthreads();
     }
     double total = partial[0];
-    __syncthreads();
+    __syncthreads();  // everyone has read partial[0] before it is reused
     return total;
 }
+"""
+
+_SOURCE = BLOCK_SUM_SOURCE + r"""
 
 template <typename T>
 __global__ void layer_norm_rows(const T* x, const T* weight, const T* bias, int has_weight, int has_bias,
