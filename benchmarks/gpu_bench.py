@@ -1026,11 +1026,13 @@ def run(out_path: str, quick: bool = False, simulate: bool = False, groups=GROUP
             result["rows"].append(row("setup", f"backend {name}", "", name, status="error", reason=reason))
             log(_brief(result["rows"][-1]))
 
+    from benchmarks.harness import to_jsonable
+
     def save():
         add_fractions(result["rows"], result["header"])
         result["goals"] = goals(result["rows"])
         with open(out_path + ".tmp", "w") as handle:
-            json.dump(_jsonable(result), handle, indent=1)
+            json.dump(to_jsonable(result), handle, indent=1)
         os.replace(out_path + ".tmp", out_path)
 
     overhead: Dict[str, float] = {}
@@ -1060,20 +1062,6 @@ def run(out_path: str, quick: bool = False, simulate: bool = False, groups=GROUP
         save()
     failed = [r for r in result["rows"] if r["status"] == "error" or (r.get("check") or {}).get("ok") is False]
     return 1 if failed else 0
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 def main(argv=None) -> int:

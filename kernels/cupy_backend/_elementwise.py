@@ -9,6 +9,8 @@ functions launch through ``launch_raw`` for the same reason.
 """
 from __future__ import annotations
 
+import functools
+
 import cupy
 import numpy as np
 
@@ -137,6 +139,24 @@ def launch_raw(function, name: str, grid, block, args, shared_mem: int = 0) -> N
     """Launch a RawModule ``function`` (counted as ``name``)."""
     launches.record("cupy", name)
     function(grid, block, args, shared_mem=shared_mem)
+
+
+class RawKernels:
+    """CUDA C++ templates compiled as one RawModule on first use (importing needs no GPU).
+
+    ``function(name, dtype)`` is a launcher of ``name<float>`` or ``name<double>``, called as
+    ``(grid, block, args, shared_mem=...)``; ``kernels/cupycheck.py`` compiles the same source and
+    name expressions with NVRTC on a machine without a GPU.
+    """
+
+    def __init__(self, source: str, names):
+        self.source, self.names, self._module = source, list(names), None
+
+    def function(self, name: str, dtype):
+        if self._module is None:
+            self._module = cupy.RawModule(code=self.source, options=("-std=c++14",), name_expressions=self.names)
+        c_type = "float" if np.dtype(dtype) == np.float32 else "double"
+        return functools.partial(launch_raw, self._module.get_function(f"{name}<{c_type}>"), name)
 
 
 def cupy_float_arrays(*arrays) -> bool:

@@ -13,7 +13,6 @@ input itself: each thread reads and writes only its own entries.
 """
 from __future__ import annotations
 
-import functools
 
 import cupy
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from scratchgen.backend import register_kernel
 from scratchgen.ops import attention as reference
 
-from ._elementwise import cupy_float_arrays, launch_raw
+from ._elementwise import RawKernels, cupy_float_arrays
 from .normalization import BLOCK_SUM_SOURCE
 
 _SOURCE = BLOCK_SUM_SOURCE + r"""
@@ -82,14 +81,9 @@ __global__ void softmax_backward_rows(const T* grad, const T* y, T* out, long lo
 """
 _NAMES = [f"{kernel}<{t}>" for kernel in ("masked_softmax_rows", "softmax_backward_rows") for t in ("float", "double")]
 _THREADS = 128  # threads per row: attention rows are a few hundred entries
-_module = None
 
 
-def _function(name: str, dtype):
-    global _module
-    if _module is None:
-        _module = cupy.RawModule(code=_SOURCE, options=("-std=c++14",), name_expressions=_NAMES)
-    return functools.partial(launch_raw, _module.get_function(f"{name}<{'float' if dtype == np.float32 else 'double'}>"), name)
+_function = RawKernels(_SOURCE, _NAMES).function  # (name, dtype) -> launcher of name<float|double>
 
 
 def mask_rows(mask, shape):

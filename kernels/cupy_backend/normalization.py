@@ -8,7 +8,6 @@ reference: CuPy's reductions are single kernels already.)
 """
 from __future__ import annotations
 
-import functools
 
 import cupy
 import numpy as np
@@ -16,7 +15,7 @@ import numpy as np
 from scratchgen.backend import register_kernel
 from scratchgen.ops import normalization as reference
 
-from ._elementwise import cupy_float_arrays, launch_raw
+from ._elementwise import RawKernels, cupy_float_arrays
 
 # The block's sum (tree reduction in shared memory), every thread gets it; attention.py uses it too.
 BLOCK_SUM_SOURCE = r"""
@@ -102,14 +101,9 @@ __global__ void layer_norm_param_grads(const T* grad, const T* x, const T* mean,
 _NAMES = [f"{kernel}<{t}>" for kernel in ("layer_norm_rows", "layer_norm_input_grad", "layer_norm_param_grads")
           for t in ("float", "double")]
 _THREADS = 128
-_module = None
 
 
-def _function(name: str, dtype):
-    global _module
-    if _module is None:
-        _module = cupy.RawModule(code=_SOURCE, options=("-std=c++14",), name_expressions=_NAMES)
-    return functools.partial(launch_raw, _module.get_function(f"{name}<{'float' if dtype == np.float32 else 'double'}>"), name)
+_function = RawKernels(_SOURCE, _NAMES).function  # (name, dtype) -> launcher of name<float|double>
 
 
 def _row_blocks(rows: int) -> int:

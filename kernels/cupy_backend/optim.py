@@ -12,7 +12,6 @@ Arithmetic: the reference's, in its order, in the parameters' dtype ``T``.
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections import OrderedDict
 
@@ -22,7 +21,7 @@ import numpy as np
 from scratchgen import optim as reference
 from scratchgen.backend import register_kernel
 
-from ._elementwise import cupy_float_arrays, launch_raw
+from ._elementwise import RawKernels, cupy_float_arrays
 
 _SOURCE = r"""
 template <typename T>
@@ -77,16 +76,11 @@ __global__ void sgd_multi(T** params, const T** grads, T** velocities,
 }
 """
 _NAMES = ["adam_multi<float>", "adam_multi<double>", "sgd_multi<float>", "sgd_multi<double>"]
-_module = None
 _TABLES: "OrderedDict[tuple, tuple]" = OrderedDict()  # pointers -> device tables (a small LRU cache)
 _THREADS = 256
 
 
-def _function(kind: str, dtype):
-    global _module
-    if _module is None:
-        _module = cupy.RawModule(code=_SOURCE, options=("-std=c++14",), name_expressions=_NAMES)
-    return functools.partial(launch_raw, _module.get_function(f"{kind}<{'float' if dtype == np.float32 else 'double'}>"), kind)
+_function = RawKernels(_SOURCE, _NAMES).function  # (name, dtype) -> launcher of name<float|double>
 
 
 def _tables(*lists):
