@@ -74,6 +74,8 @@ def test_logistic_regression_separates_separable_data():
 
 
 def test_the_hvae_and_fcvae_benchmarks_run_on_tiny_checkpoints(tmp_path, capsys):
+    pytest.importorskip("sklearn", reason="the tiny runs train on scikit-learn's digits (pip install scratchgen[data])")
+    pytest.importorskip("matplotlib", reason="exp_fcvae draws its pictures (pip install scratchgen[plot])")
     from benchmarks import exp_fcvae, exp_hvae
     from scratchgen.cli import main
 

@@ -20,7 +20,7 @@ TINY = {
     "gmm": ["--components", "3"],
     "naive-bayes": [],
 }
-COMMON = ["--dataset", "digits", "--train-size", "160", "--batch-size", "32", "--seed", "3", "--no-progress",
+COMMON = ["--dataset", "synthetic", "--train-size", "160", "--batch-size", "32", "--seed", "3", "--no-progress",
           "--no-pictures"]
 TIMING = ("seconds", "examples_per_second")
 
@@ -97,9 +97,9 @@ def test_sample_and_eval_work_from_the_checkpoint_alone(name, tmp_path, capsys):
 
 
 def test_a_bad_option_is_one_line_and_exit_status_2(tmp_path, capsys):
-    assert main(["train", "gmm", "--dataset", "digits", "--components", "0", "--out", str(tmp_path / "r")]) == 2
+    assert main(["train", "gmm", "--dataset", "synthetic", "--components", "0", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "components" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert main(["train", "naive-bayes", "--dataset", "digits", "--alpha", "0", "--out", str(tmp_path / "r2")]) == 2
+    assert main(["train", "naive-bayes", "--dataset", "synthetic", "--alpha", "0", "--out", str(tmp_path / "r2")]) == 2
     err = capsys.readouterr().err
     assert "alpha must be > 0" in err and len(err.strip().splitlines()) == 1

@@ -90,7 +90,7 @@ def test_bad_options_are_named():
 
 def test_the_checkpoint_alone_rebuilds_the_classifier_for_sample_and_eval(tmp_path, capsys):
     out = str(tmp_path / "run")
-    args = ["train", "fcvae", "--dataset", "digits", "--epochs", "1", "--max-batches", "2", "--classifier-epochs", "1",
+    args = ["train", "fcvae", "--dataset", "synthetic", "--epochs", "1", "--max-batches", "2", "--classifier-epochs", "1",
             "--hidden", "16", "--latent", "2", "--train-size", "200", "--out", out, "--no-progress", "--no-pictures"]
     assert main(args) == 0
     model, _ = load_model(os.path.join(out, "checkpoint.npz"))
