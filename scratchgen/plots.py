@@ -20,6 +20,17 @@ def _require(module_name: str):
     return require(module_name, "plot", "plots")
 
 
+def save_figure(figure, path: str, dpi: int = 100) -> str:
+    """Lay out, write (making its folder) and close a matplotlib figure; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=dpi)
+    plt.close(figure)
+    return path
+
+
 def image_grid(images, nrow: Optional[int] = None, padding: int = 1, pad_value: float = 1.0) -> np.ndarray:
     """Tile images into one array.
 
@@ -79,11 +90,7 @@ def save_curves(curves: Dict[str, Sequence[float]], path: str, xlabel: str = "st
     if len(curves) > 1:
         axes.legend()
     axes.grid(alpha=0.3)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def save_scatter(points, labels, path: str, title: str = "") -> str:
@@ -100,11 +107,7 @@ def save_scatter(points, labels, path: str, title: str = "") -> str:
     figure.colorbar(scatter, ax=axes)
     if title:
         axes.set_title(title)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def save_latent_scatter(codes, labels, path: str, title: str = "") -> str:
@@ -177,8 +180,4 @@ def save_gradient_check(analytic, numeric, error, limit: float, path: str, group
     for axes in (left, right):
         axes.grid(alpha=0.3)
     figure.suptitle("\n".join([title, *textwrap.wrap(note, 150)]), fontsize=9)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

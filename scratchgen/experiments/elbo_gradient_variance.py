@@ -161,6 +161,8 @@ def plot(rows: List[Dict], parameters: Sequence[str], path: str, title: str) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..plots import save_figure
+
     figure, axes = plt.subplots(1, len(parameters), figsize=(4.2 * len(parameters), 3.8), squeeze=False)
     for axis, parameter in zip(axes[0], parameters):
         for estimator, marker in zip(ESTIMATORS, "osv^"):
@@ -176,11 +178,7 @@ def plot(rows: List[Dict], parameters: Sequence[str], path: str, title: str) -> 
     axes[0][0].set_ylabel("variance per element (mean)")
     axes[0][-1].legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def main(argv=None) -> None:

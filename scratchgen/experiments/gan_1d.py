@@ -170,7 +170,7 @@ def main(argv=None) -> Dict:
     trace = train_line_gan(gan, (3.0, 0.5), steps=1000)
     results["line_gan_start"], results["line_gan_end"] = trace[0], trace[-1]
 
-    from ..plots import _require
+    from ..plots import _require, save_figure
 
     _require("matplotlib")
     import matplotlib
@@ -185,9 +185,7 @@ def main(argv=None) -> Dict:
     axes.plot(grid, trained, "C1", label="trained D")
     axes.legend(fontsize=8)
     axes.set_xlabel("x")
-    figure.tight_layout()
-    figure.savefig(os.path.join(args.out, "d_star.png"), dpi=100)
-    plt.close(figure)
+    save_figure(figure, os.path.join(args.out, "d_star.png"))
     figure, axes = plt.subplots(figsize=(6, 4))
     trace = np.asarray(trace)
     steps = np.arange(len(trace)) * 10
@@ -197,9 +195,7 @@ def main(argv=None) -> Dict:
     axes.axhline(0.5, color="C1", ls=":", label="data std 0.5")
     axes.set_xlabel("step")
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(os.path.join(args.out, "gan_1d_training.png"), dpi=100)
-    plt.close(figure)
+    save_figure(figure, os.path.join(args.out, "gan_1d_training.png"))
     with open(os.path.join(args.out, "results.json"), "w") as handle:
         json.dump(results, handle, indent=2)
     print(json.dumps(results, indent=2))

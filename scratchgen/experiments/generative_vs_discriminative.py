@@ -152,6 +152,8 @@ def plot(summary: List[Dict], names: Sequence[str], path: str, title: str) -> st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..plots import save_figure
+
     sizes = np.array([row["size"] for row in summary])
     figure, axes = plt.subplots(figsize=(6, 4))
     for name, marker in zip(names, "o^vds"[: len(names) - 1] + "s"):
@@ -166,11 +168,7 @@ def plot(summary: List[Dict], names: Sequence[str], path: str, title: str) -> st
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3, which="both")
     axes.legend()
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def main(argv=None) -> None:

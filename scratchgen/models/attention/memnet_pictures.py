@@ -23,7 +23,7 @@ def save_hop_attention(x: np.ndarray, y: np.ndarray, predicted: np.ndarray, atte
 
     Writes ``hop_attention[_tag].png`` in ``out_dir``; returns its path.
     """
-    from ...plots import _require
+    from ...plots import _require, save_figure
 
     _require("matplotlib")
     import matplotlib
@@ -54,9 +54,4 @@ def save_hop_attention(x: np.ndarray, y: np.ndarray, predicted: np.ndarray, atte
         mark = "right" if predicted[i] == y[i] else "wrong"
         axis.set_title(f"{babi.decode_sentence(x[i, -1])}?  answer: {babi.VOCABULARY[int(y[i])]}; "
                        f"network: {babi.VOCABULARY[int(predicted[i])]} ({mark})", fontsize=8)
-    figure.tight_layout()
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"hop_attention_{tag}.png" if tag else "hop_attention.png")
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, os.path.join(out_dir, f"hop_attention_{tag}.png" if tag else "hop_attention.png"), dpi=110)

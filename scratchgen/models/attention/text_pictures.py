@@ -20,7 +20,7 @@ import numpy as np
 
 from ...data.tokenizer import MASK, SPECIAL_TOKENS, pre_tokenize
 from ...grad_mode import no_grad
-from ...plots import _require
+from ...plots import _require, save_figure
 
 __all__ = ["attention_weights", "plot_attention", "save_attention_maps", "write_fill_mask_demo"]
 
@@ -89,11 +89,7 @@ def plot_attention(weights: np.ndarray, labels: Sequence[str], path: str, title:
             axis.set_ylabel("attending (query)", fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=90)
 
 
 def save_attention_maps(model, path: str, first: str, second: Optional[str] = None) -> str:

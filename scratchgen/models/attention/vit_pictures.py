@@ -41,7 +41,7 @@ def save_cls_attention(images: np.ndarray, cls_maps: np.ndarray, patch: int, lab
     ``rollout``: optional (N, L + 1) rollout rows of [CLS] (``attention_rollout(...)[0]``), an
     extra last column. Writes ``cls_attention[_tag].png`` in ``out_dir``; returns its path.
     """
-    from ...plots import _require
+    from ...plots import _require, save_figure
 
     _require("matplotlib")
     import matplotlib
@@ -71,9 +71,4 @@ def save_cls_attention(images: np.ndarray, cls_maps: np.ndarray, patch: int, lab
         axis.set_xticks([])
         axis.set_yticks([])
     figure.suptitle("[CLS] attention over patches, last block (rollout: all blocks)", fontsize=8)
-    figure.tight_layout()
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"cls_attention_{tag}.png" if tag else "cls_attention.png")
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, os.path.join(out_dir, f"cls_attention_{tag}.png" if tag else "cls_attention.png"), dpi=110)
