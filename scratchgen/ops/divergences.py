@@ -26,15 +26,13 @@ class docstring derives it. Reductions and the broadcasting guard are those of l
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..backend import get_array_module, kernel, register_kernel
 from ..function import Function
 from ..gradcheck import register_case
 from ..tensor import Tensor
 from .activations import sigmoid, sigmoid_forward
 from .arithmetic import abs as abs_op
-from .linalg import linear
+from .linalg import check_linear_shapes, linear
 from .loss_helpers import broadcast_shape, check_reduction, float_dtype, float_inputs, reduce_loss, times_exp
 
 __all__ = [
@@ -422,14 +420,7 @@ def contractive_penalty(x, weight, bias, reduction: str = "batch_sum") -> Tensor
     check_reduction("contractive_penalty", reduction)
     dtype = float_dtype(weight, x, bias)
     x, weight, bias = float_inputs("contractive_penalty", dtype, x=x, weight=weight, bias=bias)
-    if weight.ndim != 2:
-        raise ValueError(f"contractive_penalty: weight must be (hidden, visible), got shape {weight.shape}")
-    if x.ndim != 2:
-        raise ValueError(f"contractive_penalty: input must be (batch, visible), got shape {x.shape}")
-    if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"contractive_penalty: input has {x.shape[1]} features, weight expects {weight.shape[1]} (weight shape {weight.shape})")
-    if bias.shape != (weight.shape[0],):
-        raise ValueError(f"contractive_penalty: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+    check_linear_shapes("contractive_penalty", x, weight, bias, ("hidden", "visible"), ("batch", "visible"))
     return reduce_loss(ContractivePenalty.apply(x, weight, bias), reduction, "contractive_penalty")
 
 

@@ -131,15 +131,21 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
-def _check_linear(x, weight, bias) -> None:
+def check_linear_shapes(op: str, x, weight, bias, weight_names=("out_features", "in_features"),
+                        input_names=("batch", "features")) -> None:
+    """x (N, in), weight (out, in), bias (out,) or None; else a ValueError naming ``op`` and the shapes."""
     if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be (out_features, in_features), got shape {weight.shape}")
+        raise ValueError(f"{op}: weight must be ({', '.join(weight_names)}), got shape {weight.shape}")
     if x.ndim != 2:
-        raise ValueError(f"linear: input must be (batch, features), got shape {x.shape}")
+        raise ValueError(f"{op}: input must be ({', '.join(input_names)}), got shape {x.shape}")
     if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"linear: input has {x.shape[1]} features, weight expects {weight.shape[1]} (weight shape {weight.shape})")
+        raise ValueError(f"{op}: input has {x.shape[1]} features, weight expects {weight.shape[1]} (weight shape {weight.shape})")
     if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+        raise ValueError(f"{op}: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+
+
+def _check_linear(x, weight, bias) -> None:
+    check_linear_shapes("linear", x, weight, bias)
 
 
 class Linear(Function):

@@ -145,10 +145,8 @@ class HierarchicalVAE(VAE):
         with no_grad():
             x = self._flat_tensor(x)
             n = x.shape[0]
-            if eps.ndim != 3:
-                raise ValueError(f"HierarchicalVAE.log_importance_weights: eps must be (S, N, latent), got shape {eps.shape}")
             s = eps.shape[0]
-            eps1, eps2 = self._split(self._check_eps(eps.data if isinstance(eps, Tensor) else eps, (s, n, self.latent_dim)))
+            eps1, eps2 = self._split(self._importance_eps(eps, n))
             mu1, logvar1 = (t.data for t in self.encode(x))
             z1 = mu1 + self._xp().exp(0.5 * logvar1) * eps1  # (S, N, L1)
             z1_rows = z1.reshape(s * n, self.latent1)

@@ -161,6 +161,12 @@ class VAE(ImageModel):
             return eps
         return self._xp().asarray(eps).astype(self.dtype, copy=False)
 
+    def _importance_eps(self, eps, n: int):
+        """The noise of S importance samples for n images: eps (S, n, latent_dim), checked, as an array."""
+        if eps.ndim != 3:
+            raise ValueError(f"{type(self).__name__}.log_importance_weights: eps must be (S, N, latent), got shape {eps.shape}")
+        return self._check_eps(eps.data if isinstance(eps, Tensor) else eps, (eps.shape[0], n, self.latent_dim))
+
     # ---- evaluation quantities (arrays, no graph) -----------------------------------------------------
     def elbo(self, x, eps, y=None):
         """Per-example ELBO (N,) with the analytic KL and one z per example (beta is not applied)."""
@@ -182,10 +188,8 @@ class VAE(ImageModel):
         with no_grad():
             x = self._flat_tensor(x)
             n = x.shape[0]
-            if eps.ndim != 3:
-                raise ValueError(f"{type(self).__name__}.log_importance_weights: eps must be (S, N, latent), got shape {eps.shape}")
+            eps = self._importance_eps(eps, n)
             s = eps.shape[0]
-            eps = self._check_eps(eps.data if isinstance(eps, Tensor) else eps, (s, n, self.latent_dim))
             mu, logvar = (t.data for t in self.encode(x, y))
             z = mu + self._xp().exp(0.5 * logvar) * eps  # (S, N, latent)
             y_rep = None if y is None else self._xp().tile(self._xp().asarray(y), s)
