@@ -253,6 +253,23 @@ def test_clear_errors():
         one_hot(np.array([0, 10]), 10)
 
 
+@pytest.mark.parametrize("name, shape", [("dcgan", (1, 8, 8)), ("cgan", (1, 8, 8)), ("lapgan", (1, 8, 8))])
+def test_evaluate_in_chunks_gives_the_one_pass_figures(monkeypatch, name, shape):
+    """``GAN.evaluate`` runs 200 images at a time to bound its memory; the figures must not move."""
+    from scratchgen.models.gan import gan as gan_module
+
+    model = _tiny(name, shape, {"width": 8} if name == "dcgan" else {})
+    x = _images(np.random.default_rng(2), 37, shape)
+    y = np.arange(37) % 3
+    monkeypatch.setattr(gan_module, "EVALUATION_CHUNK", 1000)
+    one_pass = model.evaluate(x, y, np.random.default_rng(5))
+    monkeypatch.setattr(gan_module, "EVALUATION_CHUNK", 5)
+    chunked = model.evaluate(x, y, np.random.default_rng(5))
+    assert one_pass.keys() == chunked.keys()
+    for key in one_pass:
+        assert chunked[key] == pytest.approx(one_pass[key], rel=1e-12, abs=1e-12), key
+
+
 def test_signed_unit_round_trip_keeps_dtype():
     x = np.linspace(0, 1, 11, dtype=np.float32)
     assert to_signed(x).dtype == np.float32 and to_unit(to_signed(x)).dtype == np.float32

@@ -44,6 +44,7 @@ from ...tensor import Tensor
 from ..base import DataInfo, GenerativeModel, register_model
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
+EVALUATION_CHUNK = 200  # images per forward pass in ``GAN.evaluate`` (bounds its memory)
 
 
 def to_signed(x: np.ndarray) -> np.ndarray:
@@ -208,18 +209,27 @@ class GAN(GenerativeModel):
         return None
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Dict[str, float]:
-        """Mean D(x) on (up to 1,000) held-out images and mean D(G(z)) on as many samples."""
+        """Mean D(x) on (up to 1,000) held-out images and mean D(G(z)) on as many samples.
+
+        The images go through the networks ``EVALUATION_CHUNK`` at a time: the noise is drawn for
+        all of them first (so the figures do not depend on the chunk size), and only one chunk's
+        activations are alive at once (a single 1,000-image DCGAN pass held ~350 MB of them,
+        more than the whole training step).
+        """
         x, y = np.asarray(x[:1000], dtype=self.dtype), np.asarray(y[:1000])
+        noise = self._noise(len(x), rng)
+        real_total = fake_total = 0.0
         self.eval()
         with no_grad():
-            condition = self.condition_for(x, y)
-            real_logits = self.discriminate(Tensor(self.target_for(x)), condition)
-            fake = self.generate(self._noise(len(x), rng), condition)
-            fake_logits = self.discriminate(fake, condition)
-        return {
-            "d_real": float(ops.sigmoid(real_logits).data.mean()),
-            "d_fake": float(ops.sigmoid(fake_logits).data.mean()),
-        }
+            for start in range(0, len(x), EVALUATION_CHUNK):
+                part = slice(start, start + EVALUATION_CHUNK)
+                condition = self.condition_for(x[part], y[part])
+                real_logits = self.discriminate(Tensor(self.target_for(x[part])), condition)
+                fake = self.generate(None if noise is None else noise[part], condition)
+                fake_logits = self.discriminate(fake, condition)
+                real_total += float(ops.sigmoid(real_logits).data.sum(dtype=np.float64))
+                fake_total += float(ops.sigmoid(fake_logits).data.sum(dtype=np.float64))
+        return {"d_real": real_total / len(x), "d_fake": fake_total / len(x)}
 
     # The training loop draws these per-step curves (moving averages of 20) besides its own.
     curve_groups = {"gan_losses": ("d_loss", "g_loss"), "gan_d_outputs": ("d_real", "d_fake")}

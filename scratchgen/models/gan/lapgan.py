@@ -97,15 +97,6 @@ class PyramidLevelGAN(GAN):
     def sample(self, n, rng, y=None, batch_size: int = 500):
         raise NotImplementedError("a pyramid level refines coarser images (refine); sample from the LAPGAN instead")
 
-    def evaluate(self, x, y, rng) -> Dict[str, float]:
-        x = np.asarray(x[:1000], dtype=self.dtype)
-        self.eval()
-        with no_grad():
-            condition = self.condition_for(x, y)
-            real_logits = self.discriminate(self.target_for(x), condition)
-            fake_logits = self.discriminate(self.generate(self._noise(len(x), rng), condition), condition)
-        return {"d_real": float(ops.sigmoid(real_logits).data.mean()), "d_fake": float(ops.sigmoid(fake_logits).data.mean())}
-
 
 def level_generator(channels: int, features: int, rng, dtype=np.float32) -> nn.Module:
     return nn.Sequential(
