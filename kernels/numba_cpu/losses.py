@@ -53,17 +53,25 @@ def sigmoid_bce_with_logits_backward(grad, logits, target):
 
 
 @jit(fma=True, reassociate=True)
-def _bce_reduced(logits, target, scale, grad):
-    """Returns sum_i loss_i (float64) and writes grad_i = scale (sigmoid(z_i) - x_i)."""
-    total = 0.0
+def _bce_reduced(logits, target, scale, grad, terms):
+    """Returns sum_i loss_i (float64) and writes grad_i = scale (sigmoid(z_i) - x_i).
+
+    Two loops, not one: the first writes each loss_i into ``terms`` (in the data's dtype), the
+    second adds them up in float64. Accumulating the float64 sum inside the first loop made
+    LLVM convert every float32 lane to float64 there, and the whole loop ran at half the vector
+    width: 0.41 ms against 0.23 ms for the two loops (128 x 784 float32, one thread).
+    """
     for i in prange(logits.size):
         z = logits[i]
         x = target[i]
         e = _math.exp(-abs(z))
         positive = z if z > 0 else ZERO
-        total += np.float64((positive - z * x) + _math.log1p_unit(e))
+        terms[i] = (positive - z * x) + _math.log1p_unit(e)
         numerator = e if z < 0 else ONE
         grad[i] = scale * (numerator / (ONE + e) - x)
+    total = 0.0
+    for i in prange(terms.size):
+        total += np.float64(terms[i])
     return total
 
 
@@ -75,5 +83,5 @@ def sigmoid_bce_with_logits_reduced(logits, target, divisor):
     (z, x), shape, dtype = prepared
     grad = np.empty(shape, dtype)
     scale = dtype.type(1) / dtype.type(divisor)  # the reference's ones(()) / divisor, in the dtype
-    total = _bce_reduced(z, x, scale, grad.reshape(-1))
+    total = _bce_reduced(z, x, scale, grad.reshape(-1), np.empty(z.size, dtype))
     return np.asarray(total / divisor).astype(dtype), grad
