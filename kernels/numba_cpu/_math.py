@@ -160,10 +160,16 @@ def _build(F):
 
     @inline
     def reduce(x):
-        """(k, p): x = k ln2 + r with |r| <= ln2/2 and p = expm1(r)."""
+        """(k, p): x = k ln2 + r with |r| <= ln2/2 and p = expm1(r).
+
+        k goes from float to int32 first and only then to int64: x86 has no float -> int64
+        conversion below AVX-512, so LLVM turned a direct one into 8 scalar conversions per
+        vector, while float -> int32 (and int32 -> int64) are single vector instructions. The
+        callers clamp x, so |k| < 1100 fits. Measured: float32 GELU forward + backward on
+        819,200 elements 7.5 -> 4.2 ms, one thread."""
         k = np.floor(x * log2e + half)
         r = (x - k * ln2_hi) - k * ln2_lo
-        return np.int64(k), expm1_poly(r)
+        return np.int64(np.int32(k)), expm1_poly(r)
 
     @inline
     def exp(x):
