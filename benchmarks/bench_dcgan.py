@@ -18,9 +18,9 @@ each with the classifier-Fréchet distance and mode coverage of
 ``scratchgen/evaluation/sample_quality.py`` (LeNet-style classifier trained once and cached),
 next to the real-vs-real floor and noisy / blurred references.
 
-    python -m benchmarks.bench_dcgan [--quick] [--threads 1] [--repeat 10]
+    python -m benchmarks.bench_dcgan [--quick] [--threads 1] [--repeat 10] [--backends numpy,numba]
     python -m benchmarks.bench_dcgan --quality --steps 1500 [--out runs/dcgan_fashion]
-    run(quick=False, threads=1, steps=None) -> list of row dicts (benchmarks/harness.py keys)
+    run(quick=False, threads=1, steps=None, backends=("numpy",)) -> list of row dicts (benchmarks/harness.py keys)
 """
 from __future__ import annotations
 
@@ -133,10 +133,28 @@ def _load_torch(threads: int):
 
 
 # ---- speed -----------------------------------------------------------------------------------------
-def run(quick: bool = False, threads: int = 1, steps: Optional[int] = None, seed: int = 0, log=print) -> List[Dict]:
-    """Seconds per DCGAN training step (batch 64, 28x28), scratchgen vs PyTorch CPU, A B A B."""
+def run(quick: bool = False, threads: int = 1, steps: Optional[int] = None, seed: int = 0, backends=("numpy",),
+        log=print) -> List[Dict]:
+    """Seconds per DCGAN training step (batch 64, 28x28), scratchgen vs PyTorch CPU, A B A B; one row
+    per CPU backend in ``backends`` (each against a PyTorch twin built from that run's weights)."""
+    from benchmarks.harness import skipped_row
+    from scratchgen.backend import backend_status, use_backend
+
+    rows = []
+    for backend in backends:
+        ok, why = backend_status(backend)
+        if backend in ("cupy", "numba-cuda"):
+            ok, why = False, "GPU backends are measured by benchmarks/gpu.py (no device placement of the DCGAN here)"
+        if not ok:
+            rows.append(skipped_row("models", "dcgan_train_step", why, backend=backend, threads=threads))
+            continue
+        with use_backend(backend):
+            rows += _run_backend(backend, quick, threads, steps, seed, log)
+    return rows
+
+
+def _run_backend(backend: str, quick: bool, threads: int, steps: Optional[int], seed: int, log) -> List[Dict]:
     from benchmarks.harness import measure, measure_pair, row_from_pair
-    from scratchgen import get_backend
 
     repeat = steps or (3 if quick else 10)
     data = _fashion()
@@ -150,7 +168,7 @@ def run(quick: bool = False, threads: int = 1, steps: Optional[int] = None, seed
         ours.train_step(batches[state["ours"] % len(batches)], None, rng_ours)
         state["ours"] += 1
 
-    fields = dict(suite="models", name="dcgan_train_step", size=f"28x28 batch {BATCH_SIZE}", backend=get_backend(),
+    fields = dict(suite="models", name="dcgan_train_step", size=f"28x28 batch {BATCH_SIZE}", backend=backend,
                   device="cpu", threads=threads, unit="s/step", peer="torch")
     if torch is None:
         return [row_from_pair(measure(ours_step, repeat, target_s=0.0), **fields, reason=f"no peer: {reason}")]
@@ -162,8 +180,8 @@ def run(quick: bool = False, threads: int = 1, steps: Optional[int] = None, seed
 
     result = measure_pair(ours_step, peer_step, repeat, target_s=0.0)
     row = row_from_pair(result, **fields)
-    log(f"dcgan train step, {threads} thread(s): scratchgen {row['median_s']:.4f} s, PyTorch {row['peer_median_s']:.4f} s, "
-        f"ratio {row['ratio']:.2f}")
+    log(f"dcgan train step, {backend}, {threads} thread(s): scratchgen {row['median_s']:.4f} s, "
+        f"PyTorch {row['peer_median_s']:.4f} s, ratio {row['ratio']:.2f}")
     return [row]
 
 
@@ -188,7 +206,6 @@ def quality(steps: int = 1500, threads: int = 1, seed: int = 0, out_dir: str = "
     order_rng = np.random.default_rng(seed + 2)
     order = np.concatenate([order_rng.permutation(len(data.train.x)) for _ in range(steps * BATCH_SIZE // len(data.train.x) + 1)])
     seconds = {"ours": 0.0, "peer": 0.0}
-    fixed = np.random.default_rng(7).standard_normal((64, LATENT)).astype(np.float32)
     for step in range(steps):
         x = data.train.x[order[step * BATCH_SIZE : (step + 1) * BATCH_SIZE]]
         start = time.perf_counter()
@@ -236,6 +253,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--backends", default="numpy", help="comma-separated scratchgen backends, e.g. numpy,numba")
     parser.add_argument("--repeat", type=int, default=None, help="timed steps per side (speed)")
     parser.add_argument("--quality", action="store_true", help="train both and score samples instead of timing")
     parser.add_argument("--steps", type=int, default=1500, help="training steps for --quality")
@@ -249,7 +267,9 @@ def main(argv=None) -> None:
     if args.quality:
         print(json.dumps(quality(args.steps, args.threads, out_dir=args.out, classifier_path=args.classifier), indent=2, default=float))
     else:
-        print(json.dumps(run(quick=args.quick, threads=args.threads, steps=args.repeat), indent=2, default=float))
+        backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+        print(json.dumps(run(quick=args.quick, threads=args.threads, steps=args.repeat, backends=backends), indent=2,
+                         default=float))
 
 
 if __name__ == "__main__":
