@@ -49,6 +49,21 @@ def test_numba_kernel_matches_numpy(name, dtype, data, seed):
     testing.run_parity(name, backend.implementation(name, "numba"), backend.implementation(name, "numpy"), args, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", NUMBA_KERNELS)
+def test_numba_kernel_parallel_version_matches_numpy(name, dtype, monkeypatch):
+    """The *parallel* version of every prange loop (what runs on large inputs when Numba has more
+    than one thread) against the reference. The test above reaches only the serial versions (tests
+    pin one thread; small inputs), and a parallel one can differ: Adam's lost every parameter write
+    (kernels/numba_cpu/optim.py says how). The parfor code runs even on the one pinned thread."""
+    monkeypatch.setattr(_jit, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(_jit.numba, "get_num_threads", lambda: 2)
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(1)
+    args = testing.CASES[name](rng, dtype, lambda lo, hi: min(hi, lo + 5))
+    testing.run_parity(name, backend.implementation(name, "numba"), backend.implementation(name, "numpy"), args, dtype)
+
+
 def test_numba_elementwise_kernels_accept_views_and_broadcasts():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((6, 8))[:, ::2].T  # a strided, transposed view

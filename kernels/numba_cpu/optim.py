@@ -25,11 +25,20 @@ from ._jit import jit
 
 GROUP = 8  # arrays per tuple argument (see the module docstring)
 
+# The arrays of parameter k are taken out of the tuples one statement each. Written as one
+# tuple assignment (``p, g, m, v = ps[k], gs[k], ms[k], vs[k]``), Numba 0.68's parallel version
+# of the loop below lost its writes to the parameters: they were never updated, with any number
+# of threads (the serial version was right). Found when the models first ran at 2 threads;
+# ``tests/test_kernels_numba_cpu.py`` now runs every kernel's parallel version against NumPy.
+
 
 @jit
 def _adam(ps, gs, ms, vs, step_size, root_bias2, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay):
     for k in range(len(ps)):
-        p, g, m, v = ps[k], gs[k], ms[k], vs[k]
+        p = ps[k]
+        g = gs[k]
+        m = ms[k]
+        v = vs[k]
         for i in prange(p.size):
             grad = g[i]
             if weight_decay != 0:
@@ -43,7 +52,9 @@ def _adam(ps, gs, ms, vs, step_size, root_bias2, beta1, one_minus_beta1, beta2, 
 @jit
 def _sgd(ps, gs, velocities, lr, momentum, nesterov, weight_decay):
     for k in range(len(ps)):
-        p, g, velocity = ps[k], gs[k], velocities[k]
+        p = ps[k]
+        g = gs[k]
+        velocity = velocities[k]
         for i in prange(p.size):
             grad = g[i]
             if weight_decay != 0:
