@@ -45,8 +45,9 @@ about 12 tokens per sentence), 0.97M parameters. Length: the default 12 epochs o
 CPU core with ``--backend numba`` (0.24 s a step, 28 minutes in all), next-sentence accuracy on
 held-out pairs rose 0.60, 0.65, 0.67, 0.70, 0.72, 0.73, 0.75 over the first seven epochs and
 settled at 0.76-0.77 from the ninth (test 0.772 after 12; masked-token accuracy 0.401 against the
-unigram baseline's 0.048); after two epochs it was 0.65. The numpy backend is about 3.5x slower per
-step (two epochs took 16 minutes there). Tiny next to BERT-Tiny's own million steps, but enough for both tasks to be learnt.
+unigram baseline's 0.048); after two epochs it was 0.65. The numpy backend is about 3.5x slower
+per step (two epochs took 16 minutes there). Tiny next to BERT-Tiny's own million steps, but
+enough for both tasks to be learnt.
 
 Shapes: x (N, 1, 2, B) uint8 (sentence a and b); ids, segments (N, L); h (N, L, D);
 masked positions (N, K); logits (N, K, V) and (N, 2).
