@@ -140,7 +140,7 @@ def run(quick: bool = False, threads: int = 1, steps: Optional[int] = None, seed
     from benchmarks.harness import skipped_row
     from scratchgen.backend import backend_status, use_backend
 
-    rows = []
+    rows, data = [], None
     for backend in backends:
         ok, why = backend_status(backend)
         if backend in ("cupy", "numba-cuda"):
@@ -148,16 +148,16 @@ def run(quick: bool = False, threads: int = 1, steps: Optional[int] = None, seed
         if not ok:
             rows.append(skipped_row("models", "dcgan_train_step", why, backend=backend, threads=threads))
             continue
+        data = data or _fashion()
         with use_backend(backend):
-            rows += _run_backend(backend, quick, threads, steps, seed, log)
+            rows += _run_backend(backend, data, quick, threads, steps, seed, log)
     return rows
 
 
-def _run_backend(backend: str, quick: bool, threads: int, steps: Optional[int], seed: int, log) -> List[Dict]:
+def _run_backend(backend: str, data, quick: bool, threads: int, steps: Optional[int], seed: int, log) -> List[Dict]:
     from benchmarks.harness import measure, measure_pair, row_from_pair
 
     repeat = steps or (3 if quick else 10)
-    data = _fashion()
     ours = build_ours(seed)
     torch, reason = _load_torch(threads)
     batches = [data.train.x[i : i + BATCH_SIZE] for i in range(0, 20 * BATCH_SIZE, BATCH_SIZE)]
