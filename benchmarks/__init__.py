@@ -10,6 +10,8 @@ Read in this order:
     bench_ops.py   forward+backward of single ops vs PyTorch CPU (the foundation's benchmark)
     report.py      the printed table, JSON, the README markdown table, PNG plots
     __main__.py    the command line: one child process per thread count, then the report
+    bench_pools.py how the BLAS and Numba thread pools share the cores (the thread policy's
+                   measurements), and the VAE step's GEMMs alone against their bound
     gpu.py         the GPU check (``python -m benchmarks gpu --out DIR``): real-GPU tests and
     gpu_bench.py   GPU rows beside PyTorch CUDA eager, for a machine with an NVIDIA GPU (docs/gpu.md)
 
