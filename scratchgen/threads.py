@@ -18,12 +18,27 @@ OpenBLAS at 2, 146. Throughput fell 10-20x, not the 2x a bad split would cost.
 So ``Trainer.fit`` (``scratchgen train`` and every model's ``fit``) runs under ``training_threads``:
 
 1. If the user chose, nothing changes: any of ``SCRATCHGEN_NUM_THREADS`` (one number for both
-   pools), ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``,
+   pools, but see 3), ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``,
    ``NUMBA_NUM_THREADS`` set in the environment means the pools keep the sizes they were given.
 2. Otherwise both pools get ``default_threads()``: **1 on a machine with at most 2 usable
    cores**, where the measurements above say a second thread costs more than it brings (a
    dedicated, idle 2-core machine can gain from 2: set ``SCRATCHGEN_NUM_THREADS=2``), and all
    usable cores on larger machines.
+3. On a machine with at most 2 usable cores Numba's pool stays at **one thread** whatever the
+   count (``numba_thread_count``): BLAS gets the second core. Its threads and Numba's would
+   otherwise take turns on the same two cores. Measured on the idle 2-core VM, two runs of
+   ``python -m benchmarks.bench_pools`` (numba backend, median step time of 6 and 8 interleaved
+   rounds; BLAS threads / Numba threads):
+
+   | model | 1 / 1 | 2 / 2 | 2 / 1 | 1 / 2 |
+   |---|---|---|---|---|
+   | VAE 784-400-20, batch 128 | 9.7, 9.2 ms | 7.6, 7.8 ms | 7.1, 7.5 ms | 11.9, 11.2 ms |
+   | DCGAN, batch 64 | 221, 232 ms | 163, 179 ms | 172, 168 ms | 238, 221 ms |
+
+   A parallel Numba loop (only arrays of ``PARALLEL_MIN`` elements or more: Adam over the VAE's
+   652k parameters, the DCGAN's largest activations) gains nothing on two cores and costs the
+   VAE ~2 ms a step; with BLAS at 2, Numba serial is the faster VAE in every run and level with
+   2 / 2 on the DCGAN (within the rounds' spread). On larger machines both pools get the count.
 
 The limits hold for the training loop only (``threadpoolctl`` sets BLAS's and restores it after;
 Numba's is per calling thread). Without threadpoolctl installed BLAS cannot be resized once NumPy
@@ -43,7 +58,7 @@ import sys
 from typing import Dict, Iterator, List, Optional
 
 __all__ = ["VARIABLES", "user_settings", "usable_cores", "default_threads", "training_thread_count",
-           "training_threads", "describe"]
+           "numba_thread_count", "training_threads", "describe"]
 
 VARIABLES = ("SCRATCHGEN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 SMALL_MACHINE_CORES = 2  # at most this many usable cores: one thread by default (see the module docstring)
@@ -85,9 +100,17 @@ def training_thread_count() -> Optional[int]:
     return default_threads()
 
 
+def numba_thread_count(count: int) -> int:
+    """Numba's share of ``count`` training threads: 1 on a machine with at most
+    ``SMALL_MACHINE_CORES`` usable cores (BLAS takes the second core: see the module docstring),
+    else ``count``."""
+    return 1 if usable_cores() <= SMALL_MACHINE_CORES else count
+
+
 @contextlib.contextmanager
 def training_threads() -> Iterator[Optional[int]]:
-    """Run the block with both pools at ``training_thread_count()`` threads (restored afterwards).
+    """Run the block with BLAS at ``training_thread_count()`` threads and Numba at
+    ``numba_thread_count`` of it (both restored afterwards).
 
     Yields the count imposed, or None when the user's own settings are left in force.
     """
@@ -105,7 +128,7 @@ def training_threads() -> Iterator[Optional[int]]:
         numba = sys.modules.get("numba")
         if numba is not None and "scratchgen.kernels.numba_cpu" in sys.modules:
             previous = numba.get_num_threads()
-            numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+            numba.set_num_threads(min(numba_thread_count(count), numba.config.NUMBA_NUM_THREADS))
             stack.callback(numba.set_num_threads, previous)
         yield count
 
@@ -118,13 +141,16 @@ def describe() -> List[str]:
     cores = usable_cores()
     if count is None:
         lines.append(f"training: your settings (both pools as set above; {cores} usable cores)")
-    elif "SCRATCHGEN_NUM_THREADS" in chosen:
-        lines.append(f"training: {count} thread(s) in each pool (SCRATCHGEN_NUM_THREADS)")
     else:
-        why = (f"this machine has {cores} usable core(s): one thread avoids two spinning pools "
-               f"competing for them" if cores <= SMALL_MACHINE_CORES else f"all {cores} usable cores")
-        lines.append(f"training: {count} thread(s) in each pool by default ({why}; "
-                     f"SCRATCHGEN_NUM_THREADS=N chooses)")
+        pools = (f"{count} thread(s) in each pool" if numba_thread_count(count) == count else
+                 f"BLAS {count} thread(s), Numba {numba_thread_count(count)} (on {cores} usable cores "
+                 f"its parallel loops would take turns with BLAS's threads)")
+        if "SCRATCHGEN_NUM_THREADS" in chosen:
+            lines.append(f"training: {pools} (SCRATCHGEN_NUM_THREADS)")
+        else:
+            why = (f"this machine has {cores} usable core(s): one thread avoids two spinning pools "
+                   f"competing for them" if cores <= SMALL_MACHINE_CORES else f"all {cores} usable cores")
+            lines.append(f"training: {pools} by default ({why}; SCRATCHGEN_NUM_THREADS=N chooses)")
     try:
         from threadpoolctl import threadpool_info
 

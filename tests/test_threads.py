@@ -52,6 +52,31 @@ def test_limits_hold_inside_training_only(monkeypatch, no_user_settings):
     assert blas_threads() == before_blas and numba.get_num_threads() == before_numba
 
 
+@pytest.mark.parametrize("cores, blas, numba_count", [(2, 2, 1), (4, 2, 2)])
+def test_numba_stays_serial_beside_threaded_blas_on_small_machines(monkeypatch, no_user_settings, cores, blas,
+                                                                   numba_count):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    numba = pytest.importorskip("numba")
+    import scratchgen
+
+    scratchgen.set_backend("numba")
+    scratchgen.set_backend("numpy")
+    # The suite starts Numba with one thread; record what the policy asks of it instead.
+    asked = [numba.get_num_threads()]
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 8)
+    monkeypatch.setattr(numba, "set_num_threads", asked.append)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: asked[-1])
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+    monkeypatch.setenv("SCRATCHGEN_NUM_THREADS", str(blas))
+    with threads.training_threads() as count:
+        assert count == blas
+        assert {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"} == {blas}
+        assert numba.get_num_threads() == numba_count
+    assert asked[-1] == asked[0]  # restored
+    expected = "in each pool" if numba_count == blas else f"BLAS {blas} thread(s), Numba 1"
+    assert expected in "\n".join(threads.describe())
+
+
 def test_fit_runs_under_the_policy(monkeypatch, no_user_settings):
     from scratchgen.models.autoencoders.autoencoder import Autoencoder
 
