@@ -16,6 +16,11 @@ hits both alike. Each process trains ``epochs`` epochs; the first epoch (Numba's
 cache loading, cold caches) is reported apart as ``first_call_s`` and the median of the others is
 the row's time.
 
+Threads: the peer's process runs with the thread variables the harness pins (``OMP_NUM_THREADS``
+and the rest, ``torch.set_num_threads``). Ours runs as a user asks for N threads: those variables
+removed and ``SCRATCHGEN_NUM_THREADS=N`` set, so that the training loop's own policy
+(``scratchgen/threads.py``: on at most 2 cores Numba stays serial beside BLAS) is what is timed.
+
 Memory, beside time, per side and per process: ``peak_rss_mb`` (the whole process's peak
 resident memory: interpreter, libraries, the dataset and training) and ``training_mb`` (what
 training adds: the peak *during* training minus the resident size just before it). Both sides
@@ -89,6 +94,15 @@ def _child(args: List[str], timeout: float = 3600, env: Optional[Dict[str, str]]
         with open(result_path) as handle:
             result = json.load(handle)
     return result
+
+
+def _users_environment(threads: int) -> Dict[str, str]:
+    """The environment of a user who asks scratchgen for ``threads`` threads (see the module docstring)."""
+    from benchmarks.harness import THREAD_VARIABLES
+
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    env["SCRATCHGEN_NUM_THREADS"] = str(threads)
+    return env
 
 
 def _steady(seconds: List[float]) -> float:
@@ -188,7 +202,8 @@ def run(quick: bool = False, threads: int = 1, epochs: Optional[int] = None, rep
                     continue
                 for path in ("cli", "api"):
                     try:
-                        result = _child([path, model, backend, str(epochs), "RESULT"] + options)
+                        result = _child([path, model, backend, str(epochs), "RESULT"] + options,
+                                        env=_users_environment(threads))
                     except RuntimeError as error:
                         log(f"[user path] {model} {path} {backend}: {error}")
                         continue
