@@ -156,11 +156,14 @@ def run_vit(args) -> dict:
 
 
 def train_twin(twin, data, config: dict, epochs: int, seed: int = SEED, batch_size: int = 128,
-               max_batches=None, after_epoch=None):
+               max_batches=None, after_epoch=None, state_path=None):
     """Train the PyTorch ``twin`` with ``scratchgen train vit``'s protocol: the loop's batch order and
     noise generator, the model's augmentation draws, AdamW and ``warmup_cosine`` per step.
 
     ``max_batches``: as ``--max-batches``. ``after_epoch(epoch, record)`` may add to each epoch's record.
+    ``state_path``: an .npz written after every epoch (weights, AdamW's moments, the noise
+    generator, the history); when it exists the run continues from it, as ``scratchgen train
+    --resume`` does on our side, so a long schedule can span several sittings.
     Returns the per-epoch history (seconds, CPU seconds, training cross-entropy).
     """
     import torch
@@ -174,8 +177,11 @@ def train_twin(twin, data, config: dict, epochs: int, seed: int = SEED, batch_si
     steps_per_epoch = -(-n // batch_size) if max_batches is None else min(-(-n // batch_size), max_batches)
     total, warmup = epochs * steps_per_epoch, int(round(config["warmup_epochs"] * steps_per_epoch))
     noise_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])  # the loop's noise generator
-    history, step = [], 0
-    for epoch in range(epochs):
+    history, step, first_epoch = [], 0, 0
+    if state_path and os.path.exists(state_path):
+        history, step, first_epoch = _load_twin_state(state_path, twin, optimizer, noise_rng)
+        print(f"torch: resumed from {state_path} after epoch {first_epoch} (step {step})", flush=True)
+    for epoch in range(first_epoch, epochs):
         twin.train()
         start_cpu, start = time.process_time(), time.perf_counter()
         order = np.random.default_rng([seed, epoch]).permutation(n)
@@ -196,7 +202,42 @@ def train_twin(twin, data, config: dict, epochs: int, seed: int = SEED, batch_si
         if after_epoch is not None:
             after_epoch(epoch, record)
         history.append(record)
+        if state_path:
+            _save_twin_state(state_path, twin, optimizer, noise_rng, history, step)
     return history
+
+
+def _save_twin_state(path: str, twin, optimizer, noise_rng, history, step: int) -> None:
+    """Everything the twin's loop needs to continue, as plain arrays (no pickle), written atomically."""
+    arrays = {f"model.{name}": value.detach().numpy() for name, value in twin.state_dict().items()}
+    for index, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            arrays[f"optimizer.{index}.{key}"] = value.detach().numpy() if hasattr(value, "detach") else np.asarray(value)
+    meta = {"history": history, "step": step, "noise_rng": noise_rng.bit_generator.state}
+    arrays["meta"] = np.array(json.dumps(meta))
+    partial = path + ".partial.npz"
+    np.savez(partial, **arrays)
+    os.replace(partial, path)
+
+
+def _load_twin_state(path: str, twin, optimizer, noise_rng):
+    """Restore what ``_save_twin_state`` wrote; returns (history, step, epochs done)."""
+    import torch
+
+    with np.load(path, allow_pickle=False) as stored:
+        twin.load_state_dict({name[len("model."):]: torch.from_numpy(stored[name].copy())
+                              for name in stored.files if name.startswith("model.")})
+        state_dict = optimizer.state_dict()
+        state: dict = {}
+        for name in stored.files:
+            if name.startswith("optimizer."):
+                _, index, key = name.split(".", 2)
+                state.setdefault(int(index), {})[key] = torch.from_numpy(stored[name].copy())
+        state_dict["state"] = state
+        optimizer.load_state_dict(state_dict)
+        meta = json.loads(str(stored["meta"]))
+    noise_rng.bit_generator.state = meta["noise_rng"]
+    return meta["history"], int(meta["step"]), len(meta["history"])
 
 
 def torch_accuracy(twin, x, y) -> float:
@@ -224,7 +265,8 @@ def run_torch(args) -> dict:
         record["validation_accuracy"] = torch_accuracy(twin, data.validation.x, data.validation.y)
         print(f"torch epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"), flush=True)
 
-    history = train_twin(twin, data, config, args.epochs, after_epoch=after_epoch)
+    history = train_twin(twin, data, config, args.epochs, after_epoch=after_epoch,
+                         state_path=os.path.join(args.out, "torch_state.npz"))
     return {"name": f"PyTorch {torch.__version__} ViT (same protocol)", "command": "python -m benchmarks.exp_vit torch "
             + " ".join(sys.argv[2:]), "config": config, "epochs": args.epochs,
             "test_accuracy": torch_accuracy(twin, data.test.x, data.test.y), "history": history}

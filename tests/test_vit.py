@@ -271,3 +271,35 @@ def test_the_pytorch_twin_of_benchmarks_exp_vit_follows_the_same_protocol(tmp_pa
             mine, theirs[name] = np.delete(value, np.s_[e:2 * e]), np.delete(theirs[name], np.s_[e:2 * e])
         np.testing.assert_allclose(theirs[name], mine, rtol=1e-3, atol=2e-5, err_msg=name)
     assert moved > 1e-3  # the weights did move: the agreement is not that of two untrained copies
+
+
+def test_the_pytorch_twin_resumes_where_it_stopped(tmp_path):
+    """An interrupted twin run continued from its state file ends with the weights of one that ran
+    straight through (the long ViT schedules of benchmarks/exp_vit.py span several sittings)."""
+    torch = pytest.importorskip("torch", reason="PyTorch is the peer this test compares with")
+    from benchmarks.exp_vit import torch_twin, train_twin
+
+    torch.set_num_threads(1)
+    data = sg.data.load_dataset("synthetic", seed=2)
+    initial = build_model("vit", {"patch": 4, "dim": 8, "depth": 1, "heads": 2, "mlp_dim": 8, "lr": 0.01},
+                          DataInfo(tuple(data.image_shape), data.num_classes), np.random.default_rng(2))
+    straight = torch_twin(initial)
+    train_twin(straight, data, initial.config, epochs=3, seed=2, batch_size=50, max_batches=2)
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_the_second_epoch(epoch, record):
+        if epoch == 1:
+            raise Stop
+
+    state = str(tmp_path / "torch_state.npz")
+    with pytest.raises(Stop):
+        train_twin(torch_twin(initial), data, initial.config, epochs=3, seed=2, batch_size=50, max_batches=2,
+                   after_epoch=stop_in_the_second_epoch, state_path=state)
+    resumed = torch_twin(initial)
+    history = train_twin(resumed, data, initial.config, epochs=3, seed=2, batch_size=50, max_batches=2, state_path=state)
+    assert [record["epoch"] for record in history] == [1, 2, 3]
+    expected = straight.state_dict()
+    for name, value in resumed.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), expected[name].numpy(), err_msg=name)
