@@ -178,8 +178,9 @@ def train_twin(twin, data, config: dict, epochs: int, seed: int = SEED, batch_si
     total, warmup = epochs * steps_per_epoch, int(round(config["warmup_epochs"] * steps_per_epoch))
     noise_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])  # the loop's noise generator
     history, step, first_epoch = [], 0, 0
+    protocol = {"config": config, "epochs": epochs, "seed": seed, "batch_size": batch_size, "max_batches": max_batches}
     if state_path and os.path.exists(state_path):
-        history, step, first_epoch = _load_twin_state(state_path, twin, optimizer, noise_rng)
+        history, step, first_epoch = _load_twin_state(state_path, twin, optimizer, noise_rng, protocol)
         print(f"torch: resumed from {state_path} after epoch {first_epoch} (step {step})", flush=True)
     for epoch in range(first_epoch, epochs):
         twin.train()
@@ -203,28 +204,35 @@ def train_twin(twin, data, config: dict, epochs: int, seed: int = SEED, batch_si
             after_epoch(epoch, record)
         history.append(record)
         if state_path:
-            _save_twin_state(state_path, twin, optimizer, noise_rng, history, step)
+            _save_twin_state(state_path, twin, optimizer, noise_rng, history, step, protocol)
     return history
 
 
-def _save_twin_state(path: str, twin, optimizer, noise_rng, history, step: int) -> None:
-    """Everything the twin's loop needs to continue, as plain arrays (no pickle), written atomically."""
+def _save_twin_state(path: str, twin, optimizer, noise_rng, history, step: int, protocol: dict) -> None:
+    """Everything the twin's loop needs to continue, as plain arrays (no pickle), written atomically;
+    ``protocol`` (config, epochs, seed, batching) is kept so that another run refuses to continue it."""
     arrays = {f"model.{name}": value.detach().numpy() for name, value in twin.state_dict().items()}
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
             arrays[f"optimizer.{index}.{key}"] = value.detach().numpy() if hasattr(value, "detach") else np.asarray(value)
-    meta = {"history": history, "step": step, "noise_rng": noise_rng.bit_generator.state}
+    meta = {"history": history, "step": step, "noise_rng": noise_rng.bit_generator.state, "protocol": protocol}
     arrays["meta"] = np.array(json.dumps(meta))
     partial = path + ".partial.npz"
     np.savez(partial, **arrays)
     os.replace(partial, path)
 
 
-def _load_twin_state(path: str, twin, optimizer, noise_rng):
-    """Restore what ``_save_twin_state`` wrote; returns (history, step, epochs done)."""
+def _load_twin_state(path: str, twin, optimizer, noise_rng, protocol: dict):
+    """Restore what ``_save_twin_state`` wrote; returns (history, step, epochs done). A state
+    written under another protocol (a changed --epochs changes the learning-rate schedule) is
+    refused rather than continued."""
     import torch
 
     with np.load(path, allow_pickle=False) as stored:
+        meta = json.loads(str(stored["meta"]))
+        if meta.get("protocol") != json.loads(json.dumps(protocol)):
+            raise ValueError(f"{path}: written by a twin run with {meta.get('protocol')}, not {protocol}; "
+                             f"remove it (or use another --out) to start afresh")
         twin.load_state_dict({name[len("model."):]: torch.from_numpy(stored[name].copy())
                               for name in stored.files if name.startswith("model.")})
         state_dict = optimizer.state_dict()
@@ -235,7 +243,6 @@ def _load_twin_state(path: str, twin, optimizer, noise_rng):
                 state.setdefault(int(index), {})[key] = torch.from_numpy(stored[name].copy())
         state_dict["state"] = state
         optimizer.load_state_dict(state_dict)
-        meta = json.loads(str(stored["meta"]))
     noise_rng.bit_generator.state = meta["noise_rng"]
     return meta["history"], int(meta["step"]), len(meta["history"])
 

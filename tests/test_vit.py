@@ -297,6 +297,9 @@ def test_the_pytorch_twin_resumes_where_it_stopped(tmp_path):
     with pytest.raises(Stop):
         train_twin(torch_twin(initial), data, initial.config, epochs=3, seed=2, batch_size=50, max_batches=2,
                    after_epoch=stop_in_the_second_epoch, state_path=state)
+    with pytest.raises(ValueError, match="torch_state.npz: written by a twin run with"):
+        train_twin(torch_twin(initial), data, initial.config, epochs=4, seed=2, batch_size=50, max_batches=2,
+                   state_path=state)  # another schedule: refused, not continued
     resumed = torch_twin(initial)
     history = train_twin(resumed, data, initial.config, epochs=3, seed=2, batch_size=50, max_batches=2, state_path=state)
     assert [record["epoch"] for record in history] == [1, 2, 3]
