@@ -34,7 +34,7 @@ SETTINGS = ((1, 1), (2, 2), (2, 1), (1, 2))  # (BLAS threads, Numba threads)
 
 
 def _model(name: str):
-    """(model, batches, steps per sample) for ``name``: batches of random data in the range the model trains on."""
+    """(model, batches, steps timed per sample) for ``name``: batches of random data in the range the model trains on."""
     from scratchgen.models import DataInfo, build_model
     from scratchgen.models.base import MODEL_REGISTRY
 

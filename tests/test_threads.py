@@ -59,7 +59,7 @@ def test_numba_stays_serial_beside_threaded_blas_on_small_machines(monkeypatch, 
     numba = pytest.importorskip("numba")
     import scratchgen
 
-    scratchgen.set_backend("numba")
+    scratchgen.set_backend("numba")  # loads the Numba kernels: the policy resizes Numba only once they are in use
     scratchgen.set_backend("numpy")
     # The suite starts Numba with one thread; record what the policy asks of it instead.
     asked = [numba.get_num_threads()]
